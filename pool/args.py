@@ -1,0 +1,61 @@
+"""HTCondorPoolArgs: everything an HTCondorPool needs, typed, with defaults and checks."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from . import validation
+
+# The official HTCondor images, one per role, pinned to one LTS release.
+HTCONDOR_IMAGE_TAG = "24.0.15-el9"
+
+# Roles as stack config and HTCondorPoolArgs spell them, in creation order.
+ROLES = ("centralManager", "schedd", "worker")
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """What one role's containers run and may use. CPU and memory are both the request and
+    the limit (Guaranteed QoS), so a worker's slot can advertise exactly what it gets."""
+
+    image: str
+    cpu: str
+    memory: str
+
+    def validate(self, prefix: str, image_key: str | None = None) -> None:
+        validation.pinned_image(image_key or f"{prefix}.image", self.image)
+        validation.quantity(f"{prefix}.cpu", self.cpu, Decimal("0.001"), "CPU")
+        validation.quantity(f"{prefix}.memory", self.memory, Decimal(64 * 2**20), "bytes")
+
+
+DEFAULT_ROLE_SPECS = {
+    "centralManager": RoleSpec(f"htcondor/cm:{HTCONDOR_IMAGE_TAG}", "500m", "512Mi"),
+    "schedd": RoleSpec(f"htcondor/submit:{HTCONDOR_IMAGE_TAG}", "500m", "1Gi"),
+    "worker": RoleSpec(f"htcondor/execute:{HTCONDOR_IMAGE_TAG}", "1", "2Gi"),
+}
+
+
+@dataclass(frozen=True)
+class HTCondorPoolArgs:
+    """Inputs of an HTCondorPool. Construction validates, so a bad value fails before any
+    resource is registered."""
+
+    namespace: str = "htcondor"
+    # False: use an existing namespace instead of creating (and owning) it.
+    create_namespace: bool = True
+    workers: int = 1
+    pool_name: str = "HTCondor on Kubernetes"
+    central_manager: RoleSpec = field(default_factory=lambda: DEFAULT_ROLE_SPECS["centralManager"])
+    schedd: RoleSpec = field(default_factory=lambda: DEFAULT_ROLE_SPECS["schedd"])
+    worker: RoleSpec = field(default_factory=lambda: DEFAULT_ROLE_SPECS["worker"])
+
+    def __post_init__(self) -> None:
+        validation.dns1123_label("namespace", self.namespace)
+        validation.worker_count("workers", self.workers)
+        validation.pool_name("pool_name", self.pool_name)
+        for name in ("central_manager", "schedd", "worker"):
+            getattr(self, name).validate(name)
+
+    def role(self, role: str) -> RoleSpec:
+        """The spec of a role named as in ROLES."""
+        return {"centralManager": self.central_manager, "schedd": self.schedd,
+                "worker": self.worker}[role]

@@ -1,0 +1,105 @@
+"""HTCondorPool: a working HTCondor pool on Kubernetes, as one Pulumi component."""
+
+import hashlib
+from importlib import resources as package_files
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from . import manifests, validation
+from .args import HTCondorPoolArgs
+from .condor_config import CONDOR_PORT, snippet_files
+from .password import password_file_base64
+
+PASSWORD_LENGTH = 40
+
+
+def entrypoint_script() -> str:
+    return package_files.files(__package__).joinpath("files/entrypoint.sh").read_text()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class HTCondorPool(pulumi.ComponentResource):
+    """A pool password in a Secret, the generated HTCondor configuration in a ConfigMap, a
+    central-manager Service, and central-manager, schedd and worker Deployments. The schedd
+    and workers are created once the central manager is Available, i.e. its collector
+    answers (the walkthrough's order)."""
+
+    central_manager_address: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    workers: pulumi.Output[int]
+    pool_password: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    central_manager_deployment_name: pulumi.Output[str]
+    schedd_deployment_name: pulumi.Output[str]
+    worker_deployment_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: HTCondorPoolArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        # Checked before registering anything: every object name derives from it.
+        validation.component_name("name", name)
+        super().__init__("htcondor:index:Pool", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        if args.create_namespace:
+            ns = k8s.core.v1.Namespace(f"{name}-namespace", opts=child,
+                                       **manifests.namespace(args.namespace, name))
+            namespace = ns.metadata.name  # an Output, so children wait for the namespace
+        else:
+            namespace = pulumi.Output.from_input(args.namespace)
+
+        password = random.RandomPassword(f"{name}-pool-password", length=PASSWORD_LENGTH,
+                                         special=False, opts=child)
+        secret = k8s.core.v1.Secret(f"{name}-pool-password", opts=child, **manifests.password_secret(
+            name, namespace, pulumi.Output.secret(password.result.apply(password_file_base64))))
+
+        service_name = manifests.object_name(name, "centralManager")
+        central_manager_host = f"{service_name}.{args.namespace}.svc.cluster.local"
+        files = snippet_files(central_manager_host, args.pool_name, uid_domain=central_manager_host)
+        files[manifests.ENTRYPOINT] = entrypoint_script()
+        config = k8s.core.v1.ConfigMap(f"{name}-config", opts=child,
+                                       **manifests.config_map(name, namespace, files))
+        service = k8s.core.v1.Service(f"{name}-central-manager", opts=child,
+                                      **manifests.central_manager_service(name, namespace))
+
+        # A hash of a 240-bit random password reveals nothing, and as a plain value it keeps
+        # the Deployments' specs readable in previews.
+        password_checksum = pulumi.Output.unsecret(password.result.apply(_sha256))
+
+        def deployment(role: str, replicas: int, depends_on: list) -> k8s.apps.v1.Deployment:
+            mounted = "".join(files[key] for key in manifests.role_config_keys(role))
+            checksums = {manifests.CHECKSUM_CONFIG: _sha256(mounted),
+                         manifests.CHECKSUM_PASSWORD: password_checksum}
+            return k8s.apps.v1.Deployment(
+                manifests.object_name(name, role),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+                **manifests.deployment(name, namespace, role, args.role(role), replicas,
+                                       config.metadata.name, secret.metadata.name, checksums))
+
+        central_manager = deployment("centralManager", 1, [config, secret, service])
+        schedd = deployment("schedd", 1, [central_manager])
+        worker = deployment("worker", args.workers, [central_manager])
+
+        self.namespace = namespace
+        self.central_manager_address = pulumi.Output.concat(
+            service.metadata.name, ".", namespace, f".svc.cluster.local:{CONDOR_PORT}")
+        self.workers = pulumi.Output.from_input(args.workers)
+        self.pool_password = pulumi.Output.secret(password.result)
+        self.service_name = service.metadata.name
+        self.central_manager_deployment_name = central_manager.metadata.name
+        self.schedd_deployment_name = schedd.metadata.name
+        self.worker_deployment_name = worker.metadata.name
+        self.register_outputs({
+            "central_manager_address": self.central_manager_address,
+            "namespace": self.namespace,
+            "workers": self.workers,
+            "pool_password": self.pool_password,
+            "service_name": self.service_name,
+            "central_manager_deployment_name": self.central_manager_deployment_name,
+            "schedd_deployment_name": self.schedd_deployment_name,
+            "worker_deployment_name": self.worker_deployment_name,
+        })

@@ -1,0 +1,40 @@
+#!/bin/sh
+# htcondor-pool container entrypoint, shipped in the pool's ConfigMap so that any image
+# with HTCondor and a POSIX shell works.
+#
+# condor_master runs in the foreground as a child of this shell, never as PID 1: the
+# official images' start script notes that "the master will crash if run as pid 1", and a
+# PID 1 has no default signal handlers. This shell passes the kubelet's SIGTERM on to the
+# master, which then shuts its daemons down gracefully.
+set -eu
+: "${CONDOR_CONFIG:?CONDOR_CONFIG must name the generated configuration}"
+
+# HTCondor's local directories live on an emptyDir: create them, owned by the condor user.
+condor_user=$(id -un condor 2>/dev/null || echo root)
+for knob in LOG SPOOL EXECUTE LOCK RUN; do
+    dir=$(condor_config_val "$knob")
+    mkdir -p "$dir"
+    chown "$condor_user:" "$dir"
+    chmod 0755 "$dir"
+done
+
+# Daemons die if they cannot raise their file-descriptor limit to what they ask for; ask
+# for no more than the container's hard limit allows.
+hard_nofile=$(ulimit -Hn)
+if [ "$hard_nofile" != unlimited ]; then
+    for daemon in COLLECTOR SCHEDD SHARED_PORT; do
+        export "_CONDOR_${daemon}_MAX_FILE_DESCRIPTORS=$hard_nofile"
+    done
+fi
+
+condor_master -f &
+master=$!
+trap 'kill -TERM "$master" 2>/dev/null' TERM INT
+# The first wait returns early when a signal arrives; wait again for the master to finish.
+status=0
+wait "$master" || status=$?
+if kill -0 "$master" 2>/dev/null; then
+    status=0
+    wait "$master" || status=$?
+fi
+exit "$status"

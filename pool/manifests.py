@@ -1,0 +1,162 @@
+"""The pool's Kubernetes objects as plain manifests (camelCase dicts, as the API takes them).
+
+Pure functions: values may be Pulumi Outputs (names, checksums), which pulumi-kubernetes
+resolves, but nothing here registers a resource. HTCondorPool turns these into resources;
+tests validate them against the Kubernetes OpenAPI schema and the pod emulator runs them.
+"""
+
+from .args import RoleSpec
+from .condor_config import (
+    CONDOR_CONFIG, CONDOR_PORT, CONFIG_DIR, CPUS_ENV, LOCAL_DIR, MEMORY_MB_ENV, PASSWORD_DIR,
+    SHARED_SNIPPETS, role_snippet_name,
+)
+
+# Kubernetes component names (labels, object-name suffixes) of the config roles.
+COMPONENTS = {"centralManager": "central-manager", "schedd": "schedd", "worker": "worker"}
+CONTAINER = "htcondor"
+ENTRYPOINT = "entrypoint.sh"
+PASSWORD_KEY = "POOL"
+CHECKSUM_CONFIG = "htcondor-pool/config-checksum"
+CHECKSUM_PASSWORD = "htcondor-pool/password-checksum"
+
+# What each role's probes ask HTCondor, only ever of the pod's own daemons: a liveness
+# probe that depended on the central manager would restart every worker during a
+# central-manager outage.
+PROBE_COMMANDS = {
+    # The collector answers a query on its own port (the Service routes only to ready pods,
+    # so this must not go through the Service).
+    "centralManager": ["condor_status", "-pool", f"127.0.0.1:{CONDOR_PORT}", "-collector", "-af", "Name"],
+    # The local schedd answers a queue query (found through its address file).
+    "schedd": ["condor_q", "-totals"],
+    # The local startd answers a direct query.
+    "worker": ["condor_who", "-quick"],
+}
+
+
+def labels(instance: str, role: str | None = None) -> dict:
+    """Kubernetes' recommended labels."""
+    result = {
+        "app.kubernetes.io/name": "htcondor",
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/part-of": "htcondor-pool",
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+    if role:
+        result["app.kubernetes.io/component"] = COMPONENTS[role]
+    return result
+
+
+def selector(instance: str, role: str) -> dict:
+    keys = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")
+    return {k: v for k, v in labels(instance, role).items() if k in keys}
+
+
+def object_name(instance: str, role: str) -> str:
+    return f"{instance}-{COMPONENTS[role]}"
+
+
+def namespace(name: str, instance: str) -> dict:
+    return {"metadata": {"name": name, "labels": labels(instance)}}
+
+
+def password_secret(instance: str, namespace_name, password_file_b64) -> dict:
+    return {
+        "metadata": {"name": f"{instance}-pool-password", "namespace": namespace_name,
+                     "labels": labels(instance)},
+        "type": "Opaque",
+        "data": {PASSWORD_KEY: password_file_b64},
+    }
+
+
+def config_map(instance: str, namespace_name, files: dict[str, str]) -> dict:
+    return {
+        "metadata": {"name": f"{instance}-config", "namespace": namespace_name,
+                     "labels": labels(instance)},
+        "data": dict(files),
+    }
+
+
+def role_config_keys(role: str) -> list[str]:
+    """The ConfigMap keys a role's pods mount."""
+    return ["condor_config", *SHARED_SNIPPETS, role_snippet_name(role), ENTRYPOINT]
+
+
+def central_manager_service(instance: str, namespace_name) -> dict:
+    return {
+        "metadata": {"name": object_name(instance, "centralManager"), "namespace": namespace_name,
+                     "labels": labels(instance, "centralManager")},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(instance, "centralManager"),
+            "ports": [{"name": "condor", "port": CONDOR_PORT, "targetPort": "condor", "protocol": "TCP"}],
+        },
+    }
+
+
+def _probe(role: str, period: int, failures: int) -> dict:
+    return {"exec": {"command": PROBE_COMMANDS[role]}, "periodSeconds": period,
+            "timeoutSeconds": 10, "failureThreshold": failures}
+
+
+def _env(role: str) -> list[dict]:
+    env = [{"name": "CONDOR_CONFIG", "value": CONDOR_CONFIG}]
+    if role == "worker":
+        # The slot advertises the container's own limits; Kubernetes rounds CPUs up.
+        env += [
+            {"name": CPUS_ENV, "valueFrom": {"resourceFieldRef": {
+                "containerName": CONTAINER, "resource": "limits.cpu", "divisor": "1"}}},
+            {"name": MEMORY_MB_ENV, "valueFrom": {"resourceFieldRef": {
+                "containerName": CONTAINER, "resource": "limits.memory", "divisor": "1Mi"}}},
+        ]
+    return env
+
+
+def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replicas: int,
+               config_map_name, secret_name, checksums: dict) -> dict:
+    """A role's Deployment. `checksums` become pod-template annotations: a change of config
+    or password changes the template, which rolls the pods."""
+    name = object_name(instance, role)
+    resources = {"cpu": spec.cpu, "memory": spec.memory}
+    items = [{"key": key, "path": key if key in ("condor_config", ENTRYPOINT) else f"config.d/{key}"}
+             for key in role_config_keys(role)]
+    for item in items:
+        if item["key"] == ENTRYPOINT:
+            item["mode"] = 0o555
+    pod = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "containers": [{
+            "name": CONTAINER,
+            "image": spec.image,
+            "command": ["/bin/sh", f"{CONFIG_DIR}/{ENTRYPOINT}"],
+            "env": _env(role),
+            "ports": [{"name": "condor", "containerPort": CONDOR_PORT, "protocol": "TCP"}],
+            "resources": {"requests": dict(resources), "limits": dict(resources)},
+            "readinessProbe": _probe(role, period=5, failures=3),
+            "livenessProbe": {**_probe(role, period=30, failures=4), "initialDelaySeconds": 30},
+            "volumeMounts": [
+                {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True},
+                {"name": "local", "mountPath": LOCAL_DIR},
+            ],
+        }],
+        "volumes": [
+            {"name": "config", "configMap": {"name": config_map_name, "items": items, "defaultMode": 0o444}},
+            # 0400 and owned by root: HTCondor refuses a password file others can read.
+            {"name": "password", "secret": {"secretName": secret_name, "defaultMode": 0o400}},
+            {"name": "local", "emptyDir": {}},
+        ],
+    }
+    return {
+        "metadata": {"name": name, "namespace": namespace_name, "labels": labels(instance, role)},
+        "spec": {
+            "replicas": replicas,
+            # One collector, one schedd at a time: never two side by side during a rollout.
+            "strategy": {"type": "RollingUpdate"} if role == "worker" else {"type": "Recreate"},
+            "selector": {"matchLabels": selector(instance, role)},
+            "template": {
+                "metadata": {"labels": labels(instance, role), "annotations": dict(checksums)},
+                "spec": pod,
+            },
+        },
+    }

@@ -1,0 +1,94 @@
+"""Checks on user input. Each takes the key to name in its error, so the stack-config
+loader names config keys and library callers name argument fields, with one rule each."""
+
+import re
+from decimal import Decimal
+
+from .errors import PoolConfigError
+from .quantity import parse_quantity
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# An image reference pinned to a tag or digest: registry/path:tag or ...@sha256:hex.
+_PINNED_IMAGE = re.compile(
+    r"^[a-z0-9][a-z0-9._/-]*(:[0-9]+/[a-z0-9._/-]+)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(@sha256:[0-9a-f]{64})?$"
+)
+
+
+def dns1123_label(key: str, value: object, max_length: int = 63) -> str:
+    if not isinstance(value, str) or len(value) > max_length or not _DNS1123_LABEL.match(value):
+        raise PoolConfigError(
+            key, value,
+            f"a DNS-1123 label: at most {max_length} lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit",
+        )
+    return value
+
+
+def worker_count(key: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PoolConfigError(key, value, "a whole number >= 0")
+    return value
+
+
+def quantity(key: str, value: object, minimum: Decimal, unit: str) -> str:
+    """A Kubernetes quantity of at least `minimum` base units; returned unchanged."""
+    try:
+        amount = parse_quantity(value)  # type: ignore[arg-type]
+    except ValueError:
+        amount = None
+    if amount is None or amount < minimum:
+        raise PoolConfigError(
+            key, value, f"a Kubernetes quantity of at least {minimum} {unit} (e.g. {_example(unit)})"
+        )
+    return value  # type: ignore[return-value]
+
+
+def _example(unit: str) -> str:
+    return "'500m' or '2'" if unit == "CPU" else "'512Mi' or '2Gi'"
+
+
+def pinned_image(key: str, value: object) -> str:
+    ok = isinstance(value, str) and _PINNED_IMAGE.match(value)
+    tag = value.rsplit("/", 1)[-1].partition("@")[0].partition(":")[2] if ok else ""
+    digest = "@sha256:" in value if ok else False
+    if not ok or (not digest and tag in ("", "latest")):
+        raise PoolConfigError(
+            key, value, "an image pinned to a version tag or digest (not 'latest'), "
+            "e.g. 'htcondor/execute:24.0.15-el9'",
+        )
+    return value
+
+
+def pool_name(key: str, value: object) -> str:
+    # COLLECTOR_NAME is one config line: no newlines, and no quotes or '$' that HTCondor's
+    # config language would treat specially.
+    if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,99}$", value):
+        raise PoolConfigError(
+            key, value, "1 to 100 characters: letters, digits, spaces and . _ @ -, "
+            "starting with a letter or digit",
+        )
+    return value
+
+
+def known_keys(key: str, value: object, allowed: tuple[str, ...]) -> dict:
+    """A mapping whose keys are all in `allowed` (catches typos in structured values)."""
+    if not isinstance(value, dict):
+        raise PoolConfigError(key, value, f"an object with keys among {', '.join(allowed)}")
+    for name in value:
+        if name not in allowed:
+            raise PoolConfigError(f"{key}.{name}", value[name], f"a key among {', '.join(allowed)}")
+    return value
+
+
+# The longest suffix added to the component name ("-central-manager") must still leave a
+# valid Service name: a DNS-1035 label (starts with a letter) of at most 63 characters.
+LONGEST_NAME_SUFFIX = len("-central-manager")
+
+
+def component_name(key: str, value: object) -> str:
+    limit = 63 - LONGEST_NAME_SUFFIX
+    if not (isinstance(value, str) and value[:1].isalpha()):
+        raise PoolConfigError(key, value, f"a DNS-1123 label of at most {limit} characters "
+                                          "that starts with a lowercase letter")
+    return dns1123_label(key, value, max_length=limit)

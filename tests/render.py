@@ -1,0 +1,156 @@
+"""Run the real program (__main__.py) under Pulumi mocks and capture what it registers.
+
+This is how the tests see the product: every resource with its type, name, parent,
+dependencies and inputs (camelCase manifests, as pulumi-kubernetes sends them), plus the
+stack outputs with their secretness. The pod emulator runs these same manifests.
+"""
+
+import asyncio
+import json
+import random as _random
+import runpy
+import string
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = "htcondor-pool"
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker of a secret value
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    dependencies: list[str]
+    inputs: dict  # secrets unwrapped, integral floats back to ints
+    secret_paths: list[str]  # where in `inputs` Pulumi saw a secret
+    raw_inputs: dict  # as sent, secret markers included
+
+    @property
+    def kind(self) -> str:
+        return self.inputs.get("kind", self.type)
+
+
+@dataclass
+class Rendered:
+    resources: list[Resource]
+    outputs: dict  # stack output name -> value
+    secret_outputs: set
+    password: str  # the plaintext the mocked RandomPassword returned
+    errors: list = field(default_factory=list)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> Resource:
+        (match,) = [r for r in self.resources if r.name == name]
+        return match
+
+    def manifests(self) -> list[dict]:
+        """The Kubernetes objects, as `kubectl apply` would take them."""
+        return [r.inputs for r in self.resources if r.type.startswith("kubernetes:")]
+
+
+class _PoolMocks(pulumi.runtime.Mocks):
+    def __init__(self, password: str):
+        self.password = password
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        outputs = dict(args.inputs)
+        if args.typ == RANDOM_PASSWORD:
+            outputs["result"] = self.password  # None otherwise: the real provider computes it
+        return [f"{args.name}-id", outputs]
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockResourceArgs carry no parent or dependencies; the monitor's requests do."""
+
+    def __init__(self, mocks):
+        super().__init__(mocks)
+        self.requests = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.requests.append((request, response.urn))
+        return response
+
+
+def _unwrap(value, path, secrets):
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+            secrets.append(path or "/")
+            return _unwrap(value.get("value"), path, secrets)
+        return {k: _unwrap(v, f"{path}/{k}", secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, f"{path}/{i}", secrets) for i, v in enumerate(value)]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def stack_config(stack: str) -> dict[str, str]:
+    """Pulumi.<stack>.yaml's config, as the CLI hands it to the program: strings, with
+    structured values JSON-encoded."""
+    path = REPO / f"Pulumi.{stack}.yaml"
+    data = yaml.safe_load(path.read_text()) or {}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in (data.get("config") or {}).items()}
+
+
+def random_password(length: int = 40) -> str:
+    return "".join(_random.SystemRandom().choice(string.ascii_letters + string.digits)
+                   for _ in range(length))
+
+
+def render(config: dict | None = None, stack: str = "dev", password: str | None = None) -> Rendered:
+    """Run __main__.py with `config` ({"workers": "2"} or {"htcondor-pool:workers": "2"})
+    on top of nothing (stack=None) or of Pulumi.<stack>.yaml. Exceptions propagate."""
+    full = stack_config(stack) if stack else {}
+    for key, value in (config or {}).items():
+        full[key if ":" in key else f"{PROJECT}:{key}"] = value
+    password = password or random_password()
+    mocks = _PoolMocks(password)
+    monitor = _RecordingMonitor(mocks)
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack or "test", preview=False,
+                             monitor=monitor)
+    pulumi.runtime.set_all_config(full)
+    collected: dict = {}
+
+    async def collect_outputs():
+        root = pulumi_settings.get_root_resource()
+        for name, output in root.outputs.items():
+            output = pulumi.Output.from_input(output)
+            collected[name] = (await output.future(), await output.is_secret())
+
+    @pulumi.runtime.test
+    def run():
+        if str(REPO) not in sys.path:
+            sys.path.insert(0, str(REPO))
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+        return asyncio.ensure_future(collect_outputs())
+
+    run()
+    resources = []
+    for request, urn in monitor.requests:
+        raw = json_format.MessageToDict(request.object)
+        secrets: list[str] = []
+        inputs = _unwrap(raw, "", secrets)
+        resources.append(Resource(request.type, request.name, urn, request.parent,
+                                  list(request.dependencies), inputs, secrets, raw))
+    return Rendered(resources, {k: v for k, (v, _) in collected.items()},
+                    {k for k, (_, s) in collected.items() if s}, password)
