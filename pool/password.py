@@ -2,8 +2,9 @@
 
 HTCondor (src/condor_utils/store_cred.cpp, write_password_file, 8.5.4 and later) XORs the
 password with the repeating key DE AD BE EF and writes exactly that many bytes, with no
-trailing NUL. Readers cut the unscrambled text at the first NUL, so the password must not
-contain one.
+trailing NUL. Readers (read_password_from_filename) cut the *scrambled* bytes at the first
+NUL, then unscramble: a password byte that equals the key byte at its position would
+scramble to NUL and silently truncate the password, so such passwords are refused.
 """
 
 import base64
@@ -12,15 +13,20 @@ _KEY = bytes([0xDE, 0xAD, 0xBE, 0xEF])
 
 
 def scramble(password: str) -> bytes:
-    raw = password.encode("utf-8")
-    if b"\0" in raw:
-        raise ValueError("an HTCondor pool password cannot contain a NUL byte")
-    return bytes(b ^ _KEY[i % len(_KEY)] for i, b in enumerate(raw))
+    scrambled = _xor(password.encode("utf-8"))
+    if b"\0" in scrambled:
+        raise ValueError("this password would scramble to a NUL byte, where HTCondor stops "
+                         "reading the file; use ASCII")
+    return scrambled
 
 
 def unscramble(data: bytes) -> str:
-    plain = bytes(b ^ _KEY[i % len(_KEY)] for i, b in enumerate(data))
-    return plain.split(b"\0", 1)[0].decode("utf-8")
+    """What HTCondor reads from a password file."""
+    return _xor(data.split(b"\0", 1)[0]).decode("utf-8")
+
+
+def _xor(data: bytes) -> bytes:
+    return bytes(b ^ _KEY[i % len(_KEY)] for i, b in enumerate(data))
 
 
 def password_file_base64(password: str) -> str:

@@ -144,7 +144,12 @@ def render(config: dict | None = None, stack: str = "dev", password: str | None 
         runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
         return asyncio.ensure_future(collect_outputs())
 
-    run()
+    try:
+        run()
+    except Exception as exc:
+        # Lets a test check that bad input stopped the program before anything was created.
+        exc.registered = [request.type for request, _ in monitor.requests]  # type: ignore[attr-defined]
+        raise
     resources = []
     for request, urn in monitor.requests:
         raw = json_format.MessageToDict(request.object)

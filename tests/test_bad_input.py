@@ -1,0 +1,63 @@
+"""Bad stack config fails before any resource is registered, naming the key, the bad value
+and what is allowed."""
+
+import pytest
+
+from pool import HTCondorPoolArgs, PoolConfigError, RoleSpec
+from tests.render import render
+
+CASES = [
+    ({"workers": "-1"}, "htcondor-pool:workers: -1 is not allowed; expected a whole number >= 0"),
+    ({"workers": "two"}, "htcondor-pool:workers: 'two' is not allowed; expected a whole number >= 0"),
+    ({"workers": "1.5"}, "htcondor-pool:workers: '1.5' is not allowed; expected a whole number >= 0"),
+    ({"namespace": "Batch_Jobs"}, "htcondor-pool:namespace: 'Batch_Jobs' is not allowed; expected a DNS-1123 label"),
+    ({"namespace": "a" * 64}, "htcondor-pool:namespace: '" + "a" * 64 + "' is not allowed; expected a DNS-1123 label"),
+    ({"name": "My.Pool"}, "htcondor-pool:name: 'My.Pool' is not allowed; expected a DNS-1123 label"),
+    ({"name": "1pool"}, "htcondor-pool:name: '1pool' is not allowed; expected a DNS-1123 label of at most 47"),
+    ({"createNamespace": "yes"}, "htcondor-pool:createNamespace: 'yes' is not allowed; expected true or false"),
+    ({"resources": '{"worker": {"cpu": "2", "gpu": "1"}}'},
+     "htcondor-pool:resources.worker.gpu: '1' is not allowed; expected a key among cpu, memory"),
+    ({"resources": '{"workers": {"cpu": "2"}}'},
+     "htcondor-pool:resources.workers: {'cpu': '2'} is not allowed; expected a key among centralManager, schedd, worker"),
+    ({"images": '{"submit": "htcondor/submit:24.0.15-el9"}'},
+     "htcondor-pool:images.submit: 'htcondor/submit:24.0.15-el9' is not allowed; expected a key among centralManager, schedd, worker"),
+    ({"resources": '{"worker": {"cpu": "two"}}'},
+     "htcondor-pool:resources.worker.cpu: 'two' is not allowed; expected a Kubernetes quantity of at least 0.001 CPU"),
+    ({"resources": '{"worker": {"memory": "2GB"}}'},
+     "htcondor-pool:resources.worker.memory: '2GB' is not allowed; expected a Kubernetes quantity of at least 67108864 bytes"),
+    ({"resources": '{"schedd": {"memory": "-1Gi"}}'},
+     "htcondor-pool:resources.schedd.memory: '-1Gi' is not allowed; expected a Kubernetes quantity"),
+    ({"images": '{"worker": "htcondor/execute"}'},
+     "htcondor-pool:images.worker: 'htcondor/execute' is not allowed; expected an image pinned to a version tag or digest"),
+    ({"images": '{"worker": "htcondor/execute:latest"}'},
+     "htcondor-pool:images.worker: 'htcondor/execute:latest' is not allowed; expected an image pinned"),
+    ({"images": "htcondor/execute:24.0.15-el9"},
+     "htcondor-pool:images: 'htcondor/execute:24.0.15-el9' is not allowed; expected an object"),
+    ({"poolName": "pool\nDAEMON_LIST = MASTER"}, "htcondor-pool:poolName: 'pool\\nDAEMON_LIST = MASTER' is not allowed"),
+    ({"worker": "3"}, "htcondor-pool:worker: '3' is not allowed; expected a known key: one of name, namespace"),
+]
+
+
+@pytest.mark.parametrize("config,message", CASES, ids=[next(iter(c)) + ":" + str(next(iter(c.values())))[:20] for c, _ in CASES])
+def test_bad_config_fails_before_anything_is_registered(config, message):
+    with pytest.raises(PoolConfigError) as error:
+        render(config)
+    assert str(error.value).startswith(message)
+    assert error.value.registered == []
+
+
+@pytest.mark.parametrize("config", [
+    {"workers": "0"}, {"workers": " 7 "}, {"createNamespace": "False", "namespace": "default"},
+    {"resources": '{"worker": {"cpu": 4, "memory": "16Gi"}, "schedd": {"cpu": "250m"}}'},
+    {"images": '{"worker": "registry.example.org:5000/site/execute@sha256:' + "a" * 64 + '"}'},
+    {"name": "pool-a", "poolName": "CHTC test pool"},
+])
+def test_good_config_is_accepted(config):
+    assert render(config).resources
+
+
+def test_library_callers_get_the_same_checks_naming_the_argument():
+    with pytest.raises(PoolConfigError, match=r"^workers: -2 is not allowed"):
+        HTCondorPoolArgs(workers=-2)
+    with pytest.raises(PoolConfigError, match=r"^worker.memory: '1 Gi' is not allowed"):
+        HTCondorPoolArgs(worker=RoleSpec("htcondor/execute:24.0.15-el9", "1", "1 Gi"))

@@ -1,0 +1,95 @@
+"""The generated HTCondor configuration, parsed as each role's pods read it."""
+
+import pytest
+
+from pool import condor_config, manifests
+from tests.condor_config_parser import as_list, expand, parse
+
+HOST = "htcondor-central-manager.htcondor.svc.cluster.local"
+
+
+def role_view(rendered, role):
+    """The files a role's pods mount, in the order HTCondor reads them."""
+    (config_map,) = rendered.of_type("kubernetes:core/v1:ConfigMap")
+    data = config_map.inputs["data"]
+    keys = [k for k in manifests.role_config_keys(role) if k != manifests.ENTRYPOINT]
+    entry, snippets = keys[0], sorted(keys[1:])  # LOCAL_CONFIG_DIR is read in name order
+    return parse(data[entry], *(data[k] for k in snippets))
+
+
+@pytest.mark.parametrize("role,daemons", [
+    ("centralManager", ["MASTER", "COLLECTOR", "NEGOTIATOR"]),
+    ("schedd", ["MASTER", "SCHEDD"]),
+    ("worker", ["MASTER", "STARTD"]),
+])
+def test_each_role_runs_its_daemons(dev, role, daemons):
+    assert as_list(role_view(dev, role)["DAEMON_LIST"]) == daemons
+
+
+@pytest.mark.parametrize("role", ["centralManager", "schedd", "worker"])
+def test_every_role_finds_the_central_manager_through_the_service(dev, role):
+    config = role_view(dev, role)
+    assert expand(config, "COLLECTOR_HOST") == f"{HOST}:9618"
+    assert config["COLLECTOR_NAME"] == "HTCondor on Kubernetes"
+
+
+@pytest.mark.parametrize("role", ["centralManager", "schedd", "worker"])
+def test_security_is_required_and_password_based(dev, role):
+    config = role_view(dev, role)
+    for aspect in ("AUTHENTICATION", "ENCRYPTION", "INTEGRITY"):
+        assert config[f"SEC_DEFAULT_{aspect}"] == "REQUIRED"
+    assert "PASSWORD" in as_list(config["SEC_DEFAULT_AUTHENTICATION_METHODS"])
+    assert config["SEC_PASSWORD_FILE"] == f"{condor_config.PASSWORD_DIR}/POOL"
+    for level in ("ALLOW_DAEMON", "ALLOW_NEGOTIATOR", "ALLOW_ADVERTISE_STARTD", "ALLOW_ADVERTISE_SCHEDD",
+                  "ALLOW_ADVERTISE_MASTER"):
+        identities = as_list(expand(config, level))
+        assert "condor@password" in identities and f"condor_pool@{HOST}" in identities
+        assert "*" not in identities
+
+
+def test_one_uid_and_trust_domain_pool_wide(dev):
+    domains = {(expand(role_view(dev, r), "UID_DOMAIN"), expand(role_view(dev, r), "TRUST_DOMAIN"))
+               for r in ("centralManager", "schedd", "worker")}
+    assert domains == {(HOST, HOST)}
+
+
+def test_worker_has_one_partitionable_slot_sized_from_its_container(dev):
+    config = role_view(dev, "worker")
+    assert config["NUM_SLOTS_TYPE_1"] == "1"
+    assert config["SLOT_TYPE_1_PARTITIONABLE"].lower() == "true"
+    assert "cpus=100%" in config["SLOT_TYPE_1"] and "memory=100%" in config["SLOT_TYPE_1"]
+    assert config["NUM_CPUS"] == f"$ENV({condor_config.CPUS_ENV})"
+    assert config["MEMORY"] == f"$ENV({condor_config.MEMORY_MB_ENV})"
+    # ... and the pod sets those variables from its own limits.
+    (deployment,) = [r for r in dev.of_type("kubernetes:apps/v1:Deployment") if r.name == "htcondor-worker"]
+    env = {e["name"]: e for e in deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env[condor_config.CPUS_ENV]["valueFrom"]["resourceFieldRef"] == {
+        "containerName": "htcondor", "resource": "limits.cpu", "divisor": "1"}
+    assert env[condor_config.MEMORY_MB_ENV]["valueFrom"]["resourceFieldRef"] == {
+        "containerName": "htcondor", "resource": "limits.memory", "divisor": "1Mi"}
+
+
+def test_worker_can_run_jobs_in_an_unprivileged_container(dev):
+    config = role_view(dev, "worker")
+    assert "MOUNT_UNDER_SCRATCH" in config and config["MOUNT_UNDER_SCRATCH"] == ""
+    assert config["START"].lower() == "true"
+
+
+def test_nothing_from_the_image_but_its_install_paths(dev):
+    config = role_view(dev, "worker")
+    assert config["@directives"] == [("include", "ifexist : /etc/condor/condor_config")]
+    assert config["LOCAL_CONFIG_FILE"] == ""
+    assert config["LOCAL_CONFIG_DIR"] == condor_config.SNIPPET_DIR
+    assert config["LOCAL_DIR"] == condor_config.LOCAL_DIR
+
+
+def test_intervals_are_shorter_than_htcondors_defaults(dev):
+    config = role_view(dev, "schedd")
+    for knob in ("UPDATE_INTERVAL", "SCHEDD_INTERVAL", "MASTER_UPDATE_INTERVAL"):
+        assert 0 < int(config[knob]) < 300
+    assert 0 < int(config["NEGOTIATOR_INTERVAL"]) < 60
+
+
+def test_pool_name_reaches_the_collector_name():
+    from tests.render import render
+    assert role_view(render({"poolName": "CHTC test pool"}), "centralManager")["COLLECTOR_NAME"] == "CHTC test pool"

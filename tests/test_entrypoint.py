@@ -1,0 +1,75 @@
+"""The container entrypoint, run with stand-ins for HTCondor's commands: it prepares the
+local directories, keeps condor_master as its child (never PID 1 itself), passes SIGTERM
+on and exits with the master's status."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from pool.component import entrypoint_script
+
+FAKE_MASTER = """#!/bin/sh
+echo "$$ $PPID $*" > "$STATE/master.started"
+trap 'echo graceful > "$STATE/master.stopped"; exit 0' TERM
+while :; do sleep 0.05; done
+"""
+FAKE_CONFIG_VAL = """#!/bin/sh
+echo "$STATE/local/$1"
+"""
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def fake_condor(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in {"condor_master": FAKE_MASTER, "condor_config_val": FAKE_CONFIG_VAL}.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    script = tmp_path / "entrypoint.sh"
+    script.write_text(entrypoint_script())
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STATE": str(tmp_path),
+           "CONDOR_CONFIG": "/nonexistent/condor_config"}
+    return tmp_path, script, env
+
+
+def test_master_runs_as_a_child_and_stops_gracefully_on_sigterm(fake_condor):
+    state, script, env = fake_condor
+    shell = subprocess.Popen(["/bin/sh", str(script)], env=env)
+    try:
+        assert wait_for(lambda: (state / "master.started").exists()), "master never started"
+        pid, ppid, args = (state / "master.started").read_text().split(" ", 2)
+        assert int(ppid) == shell.pid and int(pid) != shell.pid
+        assert args.strip() == "-f"
+        for knob in ("LOG", "SPOOL", "EXECUTE", "LOCK", "RUN"):
+            assert (state / "local" / knob).is_dir()
+        shell.send_signal(signal.SIGTERM)
+        assert shell.wait(timeout=10) == 0
+        assert (state / "master.stopped").read_text().strip() == "graceful"
+    finally:
+        shell.kill()
+
+
+def test_a_master_that_dies_takes_the_container_down_with_its_status(fake_condor):
+    state, script, env = fake_condor
+    (state / "bin" / "condor_master").write_text("#!/bin/sh\nexit 3\n")
+    assert subprocess.run(["/bin/sh", str(script)], env=env, timeout=10).returncode == 3
+
+
+def test_it_refuses_to_start_without_the_generated_config(fake_condor):
+    _, script, env = fake_condor
+    del env["CONDOR_CONFIG"]
+    result = subprocess.run(["/bin/sh", str(script)], env=env, capture_output=True, text=True, timeout=10)
+    assert result.returncode != 0 and "CONDOR_CONFIG" in result.stderr

@@ -1,0 +1,35 @@
+"""The pool password, in plaintext, is only in the Secret's file and the secret output."""
+
+import base64
+import json
+
+from pool.password import scramble
+from tests.render import render
+
+
+def test_plaintext_password_is_in_no_resource_input(dev):
+    for resource in dev.resources:
+        assert dev.password not in json.dumps(resource.raw_inputs), resource.name
+
+
+def test_the_secret_holds_the_password_file_and_pulumi_treats_it_as_secret(dev):
+    (secret,) = dev.of_type("kubernetes:core/v1:Secret")
+    assert base64.b64decode(secret.inputs["data"]["POOL"]) == scramble(dev.password)
+    assert "/data" in secret.secret_paths
+
+
+def test_only_the_secret_carries_anything_derived_from_the_password(dev):
+    encoded = base64.b64encode(scramble(dev.password)).decode()
+    holders = [r.name for r in dev.resources if encoded in json.dumps(r.raw_inputs)]
+    assert holders == ["htcondor-pool-password"]
+    assert [r.kind for r in dev.resources if r.secret_paths] == ["Secret"]
+
+
+def test_password_is_exported_only_as_a_secret(dev):
+    exported = [name for name, value in dev.outputs.items() if dev.password in json.dumps(value)]
+    assert exported == ["pool_password"]
+    assert "pool_password" in dev.secret_outputs
+
+
+def test_each_stack_gets_its_own_random_password():
+    assert render().password != render().password

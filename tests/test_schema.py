@@ -1,0 +1,30 @@
+"""Every Kubernetes object the program creates is valid for current Kubernetes versions,
+checked strictly (unknown fields are errors) against the OpenAPI schema."""
+
+import kubernetes_validate
+import pytest
+
+# The oldest and newest minor versions kubernetes-validate ships that are still in use.
+KUBERNETES_VERSIONS = ["1.29", "1.33", "1.37"]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("config", [{}, {"workers": "0"}, {"createNamespace": "false", "namespace": "default"}])
+def test_every_object_validates_strictly(version, config):
+    from tests.render import render
+    manifests = render(config).manifests()
+    assert {m["kind"] for m in manifests} >= {"Secret", "ConfigMap", "Service", "Deployment"}
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, version, strict=True)
+
+
+def test_the_validator_rejects_what_the_api_would(dev):
+    """The check above can fail: an unknown field is an error."""
+    deployment = next(m for m in dev.manifests() if m["kind"] == "Deployment")
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+def test_no_object_uses_a_removed_api(dev):
+    assert {m["apiVersion"] for m in dev.manifests()} <= {"v1", "apps/v1"}
