@@ -70,6 +70,8 @@ LOCK = $(LOCAL_DIR)/lock
 RUN = $(LOCAL_DIR)/run
 # The central-manager Service carries TCP only.
 UPDATE_COLLECTOR_WITH_TCP = True
+# A container cannot tune the node's kernel (/proc/sys is read-only): don't try.
+LINUX_KERNEL_TUNING_SCRIPT =
 """
 
 
@@ -111,6 +113,13 @@ NEGOTIATOR_INTERVAL = {intervals.negotiator}
 def role_config(role: str) -> str:
     daemons = ", ".join(ROLE_DAEMONS[role])
     header = f"# Role {role}: the daemons condor_master runs in this pod.\nDAEMON_LIST = {daemons}\n"
+    if role == "centralManager":
+        return header + f"""\
+# This pod's daemons report to the collector beside them, not through the Service: the
+# Service routes only to ready pods, and this pod is not ready before its collector is, so
+# the negotiator's and master's first updates would be refused and wait a whole interval.
+COLLECTOR_HOST = 127.0.0.1:{CONDOR_PORT}
+"""
     if role != "worker":
         return header
     return header + f"""\
@@ -122,6 +131,8 @@ NUM_SLOTS = 1
 NUM_SLOTS_TYPE_1 = 1
 SLOT_TYPE_1 = cpus=100%, memory=100%, disk=100%, swap=100%
 SLOT_TYPE_1_PARTITIONABLE = True
+# No start-up benchmarks: they burn the pod's CPU for figures this pool does not use.
+RunBenchmarks = False
 # A dedicated worker: run jobs whenever matched, never suspend or preempt them.
 START = True
 SUSPEND = False

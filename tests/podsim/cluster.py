@@ -1,0 +1,223 @@
+"""The emulated control plane: applies the program's rendered objects in Pulumi's order,
+runs Deployments as a ReplicaSet controller would, keeps the Service's endpoint on a ready
+pod, and tears everything down."""
+
+import hashlib
+import json
+import secrets as random_tokens
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from .kubelet import Pod, wait_until
+from .network import Network, leftover_namespaces
+
+HTCONDOR_LOGS = ("MasterLog", "CollectorLog", "NegotiatorLog", "SchedLog", "ShadowLog",
+                 "StartLog", "StarterLog", "SharedPortLog")
+
+
+class Cluster:
+    def __init__(self, rootfs: Path, workdir: Path, name: str = "podsim"):
+        self.rootfs = rootfs
+        self.workdir = workdir
+        self.prefix = f"ps-{name}-"
+        self.network = Network(self.prefix)
+        self.config_maps: dict[str, dict] = {}
+        self.secrets: dict[str, dict] = {}
+        self.services: dict[str, dict] = {}
+        self.deployments: dict[str, dict] = {}
+        self.volume_dirs: dict[str, Path] = {}
+        self.pods: dict[str, Pod] = {}
+        self.gone: list[Pod] = []  # deleted pods, kept for their logs until teardown
+        self.events: list[tuple[float, str]] = []
+        self.lock = threading.RLock()
+
+    # ---- setup and teardown --------------------------------------------------------
+    def start(self) -> "Cluster":
+        stale = leftover_namespaces(self.prefix)
+        if stale:
+            raise RuntimeError(f"namespaces of an earlier emulated cluster remain: {stale}; "
+                               "run `python -m tests.podsim down`")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.network.create()
+        self.event("cluster started")
+        return self
+
+    def teardown(self) -> None:
+        with self.lock:
+            pods = list(self.pods.values())
+            self.pods.clear()
+        for pod in pods:
+            pod.delete(grace=0)
+            self.gone.append(pod)
+        self.network.destroy()
+        subprocess.run(["rm", "-rf", "--one-file-system", str(self.workdir / "pods")], check=False)
+
+    def event(self, text: str) -> None:
+        self.events.append((time.time(), text))
+
+    # ---- applying objects ------------------------------------------------------------
+    def apply_rendered(self, resources: list, timeout: float = 180) -> None:
+        """Create objects in registration order, waiting for each Deployment to be Available
+        before its dependents, as `pulumi up` does with pulumi-kubernetes' await logic."""
+        for resource in resources:
+            if resource.type.startswith("kubernetes:"):
+                self.apply(resource.inputs, timeout)
+
+    def apply(self, manifest: dict, timeout: float = 180) -> None:
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        self.event(f"apply {kind}/{name}")
+        if kind == "Namespace":
+            return
+        if kind == "ConfigMap":
+            self.config_maps[name] = manifest
+        elif kind == "Secret":
+            self.secrets[name] = manifest
+        elif kind == "PersistentVolumeClaim":
+            self.volume_dirs.setdefault(name, self._new_volume(name))
+        elif kind == "Service":
+            self.services[name] = manifest
+            ports = [(p.get("protocol", "TCP"), p["port"], p.get("targetPort", p["port"]))
+                     for p in manifest["spec"]["ports"]]
+            self.network.add_service(name, [(proto, port, self._target_port(manifest, target))
+                                            for proto, port, target in ports])
+        elif kind == "Deployment":
+            self.deployments[name] = manifest
+            self.reconcile(name)
+            self.wait_available(name, timeout)
+        elif kind == "NetworkPolicy":
+            return  # not enforced by the emulator
+        else:
+            raise NotImplementedError(f"the emulator cannot run a {kind}")
+
+    def _new_volume(self, name: str) -> Path:
+        path = self.workdir / "volumes" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @staticmethod
+    def _target_port(service: dict, target) -> int:
+        # A named targetPort ("condor") is the containers' port of that name; all of this
+        # program's named ports are 9618.
+        return target if isinstance(target, int) else 9618
+
+    def service_names(self) -> dict[str, list[str]]:
+        names = {}
+        for name, manifest in self.services.items():
+            ns = manifest["metadata"].get("namespace", "default")
+            names[self.network.services[name].vip] = [
+                f"{name}.{ns}.svc.cluster.local", f"{name}.{ns}.svc", f"{name}.{ns}", name]
+        return names
+
+    # ---- the ReplicaSet controller -------------------------------------------------------
+    def reconcile(self, deployment: str) -> None:
+        with self.lock:
+            manifest = self.deployments[deployment]
+            wanted = manifest["spec"]["replicas"]
+            live = sorted(self.pods_of(deployment), key=lambda p: p.created)
+            for _ in range(wanted - len(live)):
+                self._create_pod(deployment, manifest)
+            for pod in live[wanted:][::-1] if len(live) > wanted else []:
+                self.delete_pod(pod.name)
+
+    def _create_pod(self, deployment: str, manifest: dict) -> Pod:
+        template = json.loads(json.dumps(manifest["spec"]["template"]))
+        template_hash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+        name = f"{deployment}-{template_hash}-{random_tokens.token_hex(3)[:5]}"
+        netns, address = self.network.add_pod(name)
+        labels = template["metadata"]["labels"]
+        pod = Pod(name=name, namespace=manifest["metadata"].get("namespace", "default"),
+                  deployment=deployment, role=labels.get("app.kubernetes.io/component", deployment),
+                  template=template, directory=self.workdir / "pods" / name, rootfs=self.rootfs,
+                  netns=netns, ip=address, labels=labels, on_change=self._pod_changed)
+        pod.prepare(self.config_maps, self.secrets, self.volume_dirs, self.service_names())
+        self.pods[name] = pod
+        pod.start_container()
+        pod.supervise()
+        self.event(f"pod {name} started ({address})")
+        return pod
+
+    def pods_of(self, deployment: str) -> list[Pod]:
+        return [p for p in self.pods.values() if p.deployment == deployment and not p.deleting]
+
+    def pods_by_role(self, role: str) -> list[Pod]:
+        return [p for p in self.pods.values() if p.role == role and not p.deleting]
+
+    def pod(self, name: str) -> Pod:
+        return self.pods[name]
+
+    def delete_pod(self, name: str, grace: float | None = None, wait: bool = False) -> None:
+        """Like `kubectl delete pod`: the pod terminates (SIGTERM, grace, SIGKILL) while its
+        Deployment starts a replacement at once."""
+        with self.lock:
+            pod = self.pods[name]
+            pod.deleting = True
+            self.event(f"pod {name} deleted")
+        self._pod_changed(pod)
+        finished = threading.Event()
+
+        def terminate():
+            try:
+                pod.delete(grace)
+            finally:
+                self.network.remove_pod(pod.netns)
+                with self.lock:
+                    self.pods.pop(name, None)
+                    self.gone.append(pod)
+                self.event(f"pod {name} terminated")
+                finished.set()
+
+        threading.Thread(target=terminate, name=f"terminate-{name}", daemon=True).start()
+        if pod.deployment in self.deployments:
+            self.reconcile(pod.deployment)
+        if wait:
+            finished.wait(pod.grace_period() + 60)
+
+    def scale(self, deployment: str, replicas: int) -> None:
+        with self.lock:
+            self.deployments[deployment]["spec"]["replicas"] = replicas
+        self.event(f"scale {deployment} to {replicas}")
+        self.reconcile(deployment)
+
+    def wait_available(self, deployment: str, timeout: float) -> None:
+        wanted = self.deployments[deployment]["spec"]["replicas"]
+        try:
+            wait_until(lambda: sum(p.ready for p in self.pods_of(deployment)) >= wanted, timeout,
+                       0.1, f"Deployment {deployment} to have {wanted} ready pods")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.diagnostics()}") from None
+        self.event(f"deployment {deployment} available")
+
+    # ---- Services ------------------------------------------------------------------------
+    def _pod_changed(self, pod: Pod) -> None:
+        self.event(f"pod {pod.name} {'ready' if pod.ready and not pod.deleting else 'not ready'}")
+        with self.lock:
+            for name, service in self.services.items():
+                selector = service["spec"]["selector"]
+                ready = [p for p in self.pods.values() if p.ready and not p.deleting
+                         and selector.items() <= p.labels.items()]
+                current = self.network.services[name].endpoint
+                keep = [p.ip for p in ready if p.ip == current]
+                self.network.set_endpoint(name, keep[0] if keep else (ready[0].ip if ready else None))
+
+    # ---- debugging -----------------------------------------------------------------------
+    def diagnostics(self, lines: int = 30) -> str:
+        """The tails of every pod's HTCondor logs, container output and probe failures."""
+        out = []
+        with self.lock:
+            pods = list(self.pods.values()) + list(self.gone)
+        for pod in pods:
+            state = "deleted" if pod.deleting else ("ready" if pod.ready else "not ready")
+            out.append(f"===== pod {pod.name} ({pod.role}, {pod.ip}, {state}, restarts {pod.restarts})")
+            out.append("--- container output\n" + pod.tail("container.log", lines))
+            if pod.probe_log:
+                out.append("--- probe failures\n" + "\n".join(f"{t:.1f} {m}" for t, m in pod.probe_log[-5:]))
+            try:
+                log_dir = pod.local_dir("/var/lib/htcondor-pool") / "log"
+            except KeyError:
+                continue
+            for log in sorted(log_dir.glob("*Log*")) if log_dir.exists() else []:
+                if log.name.startswith(HTCONDOR_LOGS):
+                    out.append(f"--- {log.name}\n" + pod.tail(str(log), lines))
+        return "\n".join(out)

@@ -1,0 +1,117 @@
+"""The emulated cluster network. Nothing touches the host's network namespace:
+
+- `<prefix>net` holds a bridge (the pod network's gateway, 10.244.0.1/16);
+- each pod gets a namespace `<prefix><pod>`, a veth pair created inside `<prefix>net`
+  whose pod end moves into the pod's namespace as eth0, and an IP of its own;
+- a Service is a stable virtual IP (10.96.0.0/12). As kube-proxy does on each node, every
+  pod's namespace has nftables rules that DNAT the VIP to the current ready endpoint, or
+  reject connections while there is none.
+"""
+
+import ipaddress
+import subprocess
+from dataclasses import dataclass
+
+POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
+SERVICE_NETWORK = ipaddress.ip_network("10.96.0.0/12")
+GATEWAY = "10.244.0.1"
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
+
+
+def nft(netns: str, script: str) -> None:
+    subprocess.run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=script, check=True,
+                   capture_output=True, text=True)
+
+
+@dataclass
+class Service:
+    name: str
+    vip: str
+    ports: list  # [(protocol, port, target_port)]
+    endpoint: str | None = None  # IP of the ready pod behind it
+
+
+class Network:
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.bridge_ns = f"{prefix}net"
+        self.pod_namespaces: list[str] = []
+        self.services: dict[str, Service] = {}
+        self._next_host = 2
+        self._next_vip = 10
+
+    def create(self) -> None:
+        ip("netns", "add", self.bridge_ns)
+        ip("-n", self.bridge_ns, "link", "set", "lo", "up")
+        ip("-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
+        ip("-n", self.bridge_ns, "addr", "add", f"{GATEWAY}/{POD_NETWORK.prefixlen}", "dev", "br0")
+        ip("-n", self.bridge_ns, "link", "set", "br0", "up")
+
+    def add_pod(self, name: str) -> tuple[str, str]:
+        """A namespace and IP for a pod; returns (netns, ip). IPs are never reused."""
+        netns = f"{self.prefix}{name}"
+        address = str(POD_NETWORK.network_address + self._next_host)
+        veth = f"veth{self._next_host}"
+        self._next_host += 1
+        ip("netns", "add", netns)
+        self.pod_namespaces.append(netns)
+        ip("-n", self.bridge_ns, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        ip("-n", self.bridge_ns, "link", "set", veth, "master", "br0", "up")
+        ip("-n", netns, "addr", "add", f"{address}/{POD_NETWORK.prefixlen}", "dev", "eth0")
+        ip("-n", netns, "link", "set", "eth0", "up")
+        ip("-n", netns, "link", "set", "lo", "up")
+        ip("-n", netns, "route", "add", "default", "via", GATEWAY)
+        self._write_service_rules(netns)
+        return netns, address
+
+    def remove_pod(self, netns: str) -> None:
+        ip("netns", "del", netns, check=False)  # its veth pair goes with it
+        if netns in self.pod_namespaces:
+            self.pod_namespaces.remove(netns)
+
+    def add_service(self, name: str, ports: list) -> Service:
+        vip = str(SERVICE_NETWORK.network_address + self._next_vip)
+        self._next_vip += 1
+        self.services[name] = Service(name, vip, ports)
+        self._sync_rules()
+        return self.services[name]
+
+    def set_endpoint(self, name: str, address: str | None) -> None:
+        if self.services[name].endpoint != address:
+            self.services[name].endpoint = address
+            self._sync_rules()
+
+    def _rules(self) -> str:
+        nat, reject = [], []
+        for svc in self.services.values():
+            for protocol, port, target in svc.ports:
+                match = f"ip daddr {svc.vip} {protocol.lower()} dport {port}"
+                if svc.endpoint:
+                    nat.append(f"    {match} dnat to {svc.endpoint}:{target}")
+                else:
+                    reject.append(f"    {match} reject")
+        return ("table ip podsim_services\ndelete table ip podsim_services\n"
+                "table ip podsim_services {\n"
+                "  chain output_nat {\n    type nat hook output priority -100;\n" + "\n".join(nat) + "\n  }\n"
+                "  chain output_filter {\n    type filter hook output priority 0;\n" + "\n".join(reject) + "\n  }\n"
+                "}\n")
+
+    def _write_service_rules(self, netns: str) -> None:
+        nft(netns, self._rules())
+
+    def _sync_rules(self) -> None:
+        for netns in self.pod_namespaces:
+            self._write_service_rules(netns)
+
+    def destroy(self) -> None:
+        for netns in list(self.pod_namespaces):
+            self.remove_pod(netns)
+        ip("netns", "del", self.bridge_ns, check=False)
+
+
+def leftover_namespaces(prefix: str) -> list[str]:
+    listing = ip("netns", "list", check=False).stdout
+    return [line.split()[0] for line in listing.splitlines() if line.startswith(prefix)]
