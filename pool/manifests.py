@@ -28,8 +28,10 @@ PROBE_COMMANDS = {
     "centralManager": ["condor_status", "-pool", f"127.0.0.1:{CONDOR_PORT}", "-collector", "-af", "Name"],
     # The local schedd answers a queue query (found through its address file).
     "schedd": ["condor_q", "-totals"],
-    # The local startd answers a direct query.
-    "worker": ["condor_who", "-quick"],
+    # The local startd answers a query sent straight to the address in its address file
+    # (`condor_who -quick` reads files and succeeds even when the startd is hung).
+    "worker": ["/bin/sh", "-c",
+               'condor_status -direct "$(head -n 1 "$(condor_config_val STARTD_ADDRESS_FILE)")" -af Name'],
 }
 
 

@@ -138,6 +138,37 @@ class Cluster:
         self.event(f"pod {name} started ({address})")
         return pod
 
+    def run_pod(self, name: str, template: dict, namespace: str = "default") -> Pod:
+        """A bare pod (no Deployment) from a pod template; waits until its process runs."""
+        template = json.loads(json.dumps(template))
+        netns, address = self.network.add_pod(name)
+        labels = template.get("metadata", {}).get("labels", {})
+        pod = Pod(name=name, namespace=namespace, deployment="", role=labels.get(
+                  "app.kubernetes.io/component", name), template=template,
+                  directory=self.workdir / "pods" / name, rootfs=self.rootfs, netns=netns,
+                  ip=address, labels=labels, on_change=self._pod_changed)
+        pod.prepare(self.config_maps, self.secrets, self.volume_dirs, self.service_names())
+        self.pods[name] = pod
+        pod.start_container()
+        pod.supervise()
+        self.event(f"pod {name} started ({address})")
+        return pod
+
+    def run_host(self, name: str, files: dict[str, str], command: list[str],
+                 env: dict[str, str] | None = None) -> Pod:
+        """A machine outside the pool on the pod network, configured by its own admin: its
+        files (mounted under /etc/outside) and command, nothing from the program."""
+        self.config_maps[f"{name}-files"] = {"data": files}
+        template = {"metadata": {"labels": {}}, "spec": {
+            "terminationGracePeriodSeconds": 5,
+            "containers": [{"name": "host", "command": command,
+                            "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+                            "volumeMounts": [{"name": "files", "mountPath": "/etc/outside"},
+                                             {"name": "local", "mountPath": "/var/lib/outside"}]}],
+            "volumes": [{"name": "files", "configMap": {"name": f"{name}-files"}},
+                        {"name": "local", "emptyDir": {}}]}}
+        return self.run_pod(name, template)
+
     def pods_of(self, deployment: str) -> list[Pod]:
         return [p for p in self.pods.values() if p.deployment == deployment and not p.deleting]
 

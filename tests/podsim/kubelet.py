@@ -177,8 +177,7 @@ class Pod:
         log.close()
         unshare = self.process.pid
         self.pid1 = wait_until(lambda: self._child_of(unshare), 10, 0.01, f"{self.name}'s PID 1")
-        command = self.container.get("command", []) + self.container.get("args", [])
-        wait_until(lambda: self._runs(command) or self.process.poll() is not None, 20, 0.01,
+        wait_until(lambda: self._in_container_root() or self.process.poll() is not None, 20, 0.01,
                    f"{self.name}'s container command")
         if self.process.poll() is not None:
             raise RuntimeError(f"pod {self.name} failed to start: {self.tail('container.log')}")
@@ -190,12 +189,12 @@ class Pod:
             return None
         return int(children[0]) if children else None
 
-    def _runs(self, command: list[str]) -> bool:
+    def _in_container_root(self) -> bool:
+        """PID 1 has moved into the container's root (an overlay: another device)."""
         try:
-            cmdline = Path(f"/proc/{self.pid1}/cmdline").read_bytes().split(b"\0")[:-1]
+            return os.stat(f"/proc/{self.pid1}/root/").st_dev != os.stat("/").st_dev
         except OSError:
             return False
-        return [c.decode() for c in cmdline] == command
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -285,13 +284,14 @@ class Pod:
              stdin: str | None = None) -> subprocess.CompletedProcess:
         """Like `kubectl exec`: the container's namespaces, root and environment."""
         env = dict(self.env)
-        identity = ["-w"]  # root, in the container's working directory
+        identity, workdir = [], self.container.get("workingDir") or "/"
         if user:
             entry = self._passwd(user)
             env.update({"HOME": entry[5], "USER": user, "LOGNAME": user})
-            identity = [f"--wd={entry[5]}", "-S", entry[2], "-G", entry[3]]
+            identity, workdir = ["-S", entry[2], "-G", entry[3]], entry[5]
+        # `env -C`: the directory is inside the container's root (nsenter --wd is not).
         argv = ["nsenter", "-t", str(self.pid1), "-m", "-u", "-n", "-p", "-r", *identity, "--",
-                "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()], *command]
+                "/usr/bin/env", "-i", "-C", workdir, *[f"{k}={v}" for k, v in env.items()], *command]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=stdin)
 
     def _passwd(self, user: str) -> list[str]:
