@@ -26,13 +26,17 @@ def require_emulator():
         pytest.skip(message)
 
 
+def _interrupt(*_):
+    raise KeyboardInterrupt
+
+
 def start_cluster(name: str):
     from tests.podsim.cluster import Cluster
     from tests.podsim.rootfs import ensure_rootfs
     require_emulator()
     rootfs = ensure_rootfs()
     # SIGTERM (a CI timeout, a kill) tears down like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     return Cluster(rootfs, Path(f"/run/podsim/{name}"), name=name).start()
 
 
@@ -41,10 +45,9 @@ def emulated_pool():
     """The program's rendered pool running in the emulator, torn down afterwards."""
     rendered = render({"resources": '{"worker": {"cpu": "2", "memory": "1536Mi"}}'})
     cluster = start_cluster("t")
-    cluster.rendered = rendered
     try:
         started = time.monotonic()
-        cluster.apply_rendered(rendered.resources)
+        cluster.apply_rendered(rendered)
         REPORTS.append(f"pool Available {time.monotonic() - started:.1f}s after `up` started")
         yield cluster
     finally:

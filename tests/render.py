@@ -11,7 +11,7 @@ import random as _random
 import runpy
 import string
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -48,14 +48,9 @@ class Rendered:
     outputs: dict  # stack output name -> value
     secret_outputs: set
     password: str  # the plaintext the mocked RandomPassword returned
-    errors: list = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
-
-    def named(self, name: str) -> Resource:
-        (match,) = [r for r in self.resources if r.name == name]
-        return match
 
     def manifests(self) -> list[dict]:
         """The Kubernetes objects, as `kubectl apply` would take them."""

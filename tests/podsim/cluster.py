@@ -31,6 +31,7 @@ class Cluster:
         self.pods: dict[str, Pod] = {}
         self.gone: list[Pod] = []  # deleted pods, kept for their logs until teardown
         self.events: list[tuple[float, str]] = []
+        self.rendered = None  # what apply_rendered ran
         self.lock = threading.RLock()
 
     # ---- setup and teardown --------------------------------------------------------
@@ -52,16 +53,18 @@ class Cluster:
             pod.delete(grace=0)
             self.gone.append(pod)
         self.network.destroy()
-        subprocess.run(["rm", "-rf", "--one-file-system", str(self.workdir / "pods")], check=False)
+        subprocess.run(["rm", "-rf", "--one-file-system", str(self.workdir)], check=False)
 
     def event(self, text: str) -> None:
         self.events.append((time.time(), text))
 
     # ---- applying objects ------------------------------------------------------------
-    def apply_rendered(self, resources: list, timeout: float = 180) -> None:
-        """Create objects in registration order, waiting for each Deployment to be Available
-        before its dependents, as `pulumi up` does with pulumi-kubernetes' await logic."""
-        for resource in resources:
+    def apply_rendered(self, rendered, timeout: float = 180) -> None:
+        """Create a rendered program's objects in registration order, waiting for each
+        Deployment to be Available before its dependents, as `pulumi up` does with
+        pulumi-kubernetes' await logic."""
+        self.rendered = rendered
+        for resource in rendered.resources:
             if resource.type.startswith("kubernetes:"):
                 self.apply(resource.inputs, timeout)
 
@@ -78,16 +81,12 @@ class Cluster:
             self.volume_dirs.setdefault(name, self._new_volume(name))
         elif kind == "Service":
             self.services[name] = manifest
-            ports = [(p.get("protocol", "TCP"), p["port"], p.get("targetPort", p["port"]))
-                     for p in manifest["spec"]["ports"]]
-            self.network.add_service(name, [(proto, port, self._target_port(manifest, target))
-                                            for proto, port, target in ports])
+            self.network.add_service(name, [(p.get("protocol", "TCP"), p["port"], p.get("targetPort", p["port"]))
+                                            for p in manifest["spec"]["ports"]])
         elif kind == "Deployment":
             self.deployments[name] = manifest
             self.reconcile(name)
             self.wait_available(name, timeout)
-        elif kind == "NetworkPolicy":
-            return  # not enforced by the emulator
         else:
             raise NotImplementedError(f"the emulator cannot run a {kind}")
 
@@ -95,12 +94,6 @@ class Cluster:
         path = self.workdir / "volumes" / name
         path.mkdir(parents=True, exist_ok=True)
         return path
-
-    @staticmethod
-    def _target_port(service: dict, target) -> int:
-        # A named targetPort ("condor") is the containers' port of that name; all of this
-        # program's named ports are 9618.
-        return target if isinstance(target, int) else 9618
 
     def service_names(self) -> dict[str, list[str]]:
         names = {}
@@ -118,32 +111,23 @@ class Cluster:
             live = sorted(self.pods_of(deployment), key=lambda p: p.created)
             for _ in range(wanted - len(live)):
                 self._create_pod(deployment, manifest)
-            for pod in live[wanted:][::-1] if len(live) > wanted else []:
+            for pod in reversed(live[wanted:]):  # the newest go first
                 self.delete_pod(pod.name)
 
     def _create_pod(self, deployment: str, manifest: dict) -> Pod:
-        template = json.loads(json.dumps(manifest["spec"]["template"]))
+        template = manifest["spec"]["template"]
         template_hash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
         name = f"{deployment}-{template_hash}-{random_tokens.token_hex(3)[:5]}"
-        netns, address = self.network.add_pod(name)
-        labels = template["metadata"]["labels"]
-        pod = Pod(name=name, namespace=manifest["metadata"].get("namespace", "default"),
-                  deployment=deployment, role=labels.get("app.kubernetes.io/component", deployment),
-                  template=template, directory=self.workdir / "pods" / name, rootfs=self.rootfs,
-                  netns=netns, ip=address, labels=labels, on_change=self._pod_changed)
-        pod.prepare(self.config_maps, self.secrets, self.volume_dirs, self.service_names())
-        self.pods[name] = pod
-        pod.start_container()
-        pod.supervise()
-        self.event(f"pod {name} started ({address})")
-        return pod
+        return self.run_pod(name, template, manifest["metadata"].get("namespace", "default"), deployment)
 
-    def run_pod(self, name: str, template: dict, namespace: str = "default") -> Pod:
-        """A bare pod (no Deployment) from a pod template; waits until its process runs."""
+    def run_pod(self, name: str, template: dict, namespace: str = "default",
+                deployment: str = "") -> Pod:
+        """A pod from a pod template (a bare one unless `deployment` owns it); returns once
+        its container's command runs."""
         template = json.loads(json.dumps(template))
         netns, address = self.network.add_pod(name)
         labels = template.get("metadata", {}).get("labels", {})
-        pod = Pod(name=name, namespace=namespace, deployment="", role=labels.get(
+        pod = Pod(name=name, namespace=namespace, deployment=deployment, role=labels.get(
                   "app.kubernetes.io/component", name), template=template,
                   directory=self.workdir / "pods" / name, rootfs=self.rootfs, netns=netns,
                   ip=address, labels=labels, on_change=self._pod_changed)
@@ -229,8 +213,11 @@ class Cluster:
                 ready = [p for p in self.pods.values() if p.ready and not p.deleting
                          and selector.items() <= p.labels.items()]
                 current = self.network.services[name].endpoint
-                keep = [p.ip for p in ready if p.ip == current]
-                self.network.set_endpoint(name, keep[0] if keep else (ready[0].ip if ready else None))
+                chosen = next((p for p in ready if p.ip == current), ready[0] if ready else None)
+                # A named targetPort means the endpoint container's port of that name.
+                named = {port["name"]: port["containerPort"] for port in
+                         (chosen.container.get("ports", []) if chosen else []) if "name" in port}
+                self.network.set_endpoint(name, chosen.ip if chosen else None, named)
 
     # ---- debugging -----------------------------------------------------------------------
     def diagnostics(self, lines: int = 30) -> str:

@@ -10,7 +10,7 @@
 
 import ipaddress
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
 SERVICE_NETWORK = ipaddress.ip_network("10.96.0.0/12")
@@ -30,8 +30,9 @@ def nft(netns: str, script: str) -> None:
 class Service:
     name: str
     vip: str
-    ports: list  # [(protocol, port, target_port)]
+    ports: list  # [(protocol, port, target port: a number or a container port's name)]
     endpoint: str | None = None  # IP of the ready pod behind it
+    named_ports: dict = field(default_factory=dict)  # the endpoint's container ports by name
 
 
 class Network:
@@ -79,9 +80,10 @@ class Network:
         self._sync_rules()
         return self.services[name]
 
-    def set_endpoint(self, name: str, address: str | None) -> None:
-        if self.services[name].endpoint != address:
-            self.services[name].endpoint = address
+    def set_endpoint(self, name: str, address: str | None, named_ports: dict) -> None:
+        service = self.services[name]
+        if (service.endpoint, service.named_ports) != (address, named_ports):
+            service.endpoint, service.named_ports = address, named_ports
             self._sync_rules()
 
     def _rules(self) -> str:
@@ -89,7 +91,8 @@ class Network:
         for svc in self.services.values():
             for protocol, port, target in svc.ports:
                 match = f"ip daddr {svc.vip} {protocol.lower()} dport {port}"
-                if svc.endpoint:
+                target = svc.named_ports.get(target, target)
+                if svc.endpoint and isinstance(target, int):
                     nat.append(f"    {match} dnat to {svc.endpoint}:{target}")
                 else:
                     reject.append(f"    {match} reject")

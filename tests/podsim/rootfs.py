@@ -129,10 +129,6 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path)
 
 
-def htcondor_version(root: Path) -> str:
-    return (root / ".complete").read_text().split("$")[1].strip()
-
-
 def _log(message: str) -> None:
     print(f"[podsim] {message}", file=sys.stderr, flush=True)
 
