@@ -128,7 +128,7 @@ def annotations(rendered, role):
     return pod_template(rendered, role)["metadata"]["annotations"]
 
 
-def test_a_config_change_rolls_only_the_pods_whose_config_changed():
+def test_a_config_change_rolls_the_pods_and_scaling_does_not():
     before, after = render(password="same-password"), render({"poolName": "Renamed"}, password="same-password")
     for role in ("centralManager", "schedd", "worker"):
         # poolName is shared config: every role's checksum changes.

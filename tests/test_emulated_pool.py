@@ -1,14 +1,17 @@
 """The walkthrough, replayed on real HTCondor daemons running the program's own rendered
 pods in the emulator (tests/podsim). Assertions are on what HTCondor reports."""
 
+import json
 import re
 import time
 
 import pytest
 
-from pool.condor_config import CONDOR_PORT
+from pool.condor_config import CONDOR_PORT, LOCAL_DIR
+from pool.password import scramble
 from tests.conftest import REPORTS
 from tests.podsim.kubelet import wait_until
+from tests.render import render
 
 CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-worker"
 SERVICE_HOST = "htcondor-central-manager.htcondor.svc.cluster.local"
@@ -33,6 +36,21 @@ def expected_ads(cluster) -> set[tuple[str, str]]:
     for worker in cluster.pods_of(WORKER):
         want |= {("DaemonMaster", worker.name), ("Machine", f"slot1@{worker.name}")}
     return want
+
+
+def refused(pod, log: str, peer_ip: str, timeout=60) -> str:
+    """Wait for `pod`'s HTCondor `log` to record that `peer_ip` failed authentication that
+    the command required, in either of the daemons' wordings; returns that line."""
+    path = pod.local_dir(LOCAL_DIR) / "log" / log
+    ip = re.escape(peer_ip)
+    marker = re.compile(rf"DC_AUTHENTICATE: (required authentication of {ip} failed|authentication "
+                        rf"of <{ip}:\d+> did not result in a valid mapped user name)")
+
+    def line():
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return next((entry for entry in text.splitlines() if marker.search(entry)), None)
+
+    return wait_until(line, timeout, 0.2, f"{pod.name}'s {log} to refuse {peer_ip}")
 
 
 def wait_for_ads(cluster, want, timeout=90):
@@ -191,27 +209,21 @@ def test_an_outside_host_given_the_plaintext_password_joins(emulated_pool):
              "POOL_PASSWORD": emulated_pool.rendered.password})
     stored = wait_until(lambda: host.exec(["od", "-An", "-tx1", "/var/lib/outside/POOL"]).stdout.split(),
                         30, 0.2, "condor_store_cred to write the password file")
-    from pool.password import scramble
     assert bytes.fromhex("".join(stored)) == scramble(emulated_pool.rendered.password)
     wait_for_ads(emulated_pool, {("Machine", "slot1@outside-joiner")}, timeout=60)
 
 
 def test_a_worker_with_a_different_password_never_joins(emulated_pool):
-    from tests.render import render
+    """The real worker pod template, with only its Secret holding another password."""
     foreign = next(m for m in render(password="not-the-pool-password").manifests() if m["kind"] == "Secret")
     emulated_pool.secrets["foreign-pool-password"] = foreign
-    template = emulated_pool.deployments[WORKER]["spec"]["template"]
-    import json
-    template = json.loads(json.dumps(template))
+    template = json.loads(json.dumps(emulated_pool.deployments[WORKER]["spec"]["template"]))
     for volume in template["spec"]["volumes"]:
         if "secret" in volume:
             volume["secret"]["secretName"] = "foreign-pool-password"
     intruder = emulated_pool.run_pod("htcondor-worker-intruder", template, namespace="htcondor")
-    log = intruder.local_dir("/var/lib/htcondor-pool") / "log"
-    # Evidence it tried and was refused, then: no ad of it anywhere in the pool.
-    wait_until(lambda: any("Failed to send" in f.read_text(errors="replace") or "failed" in f.read_text(errors="replace").lower()
-                           for f in log.glob("*Log") if f.name in ("StartLog", "MasterLog")), 60, 0.5,
-               "the intruder's update attempt")
+    # The collector refused its attempt to authenticate; only then is "no ad" evidence.
+    refused(the(emulated_pool, CM), "CollectorLog", intruder.ip)
     assert not any("intruder" in name for _, name in ads(emulated_pool))
 
 
@@ -225,8 +237,15 @@ def test_unauthenticated_outsiders_can_neither_advertise_nor_submit(emulated_poo
     advertise = host.exec(["condor_advertise", "-pool", f"{SERVICE_HOST}:{CONDOR_PORT}",
                            "UPDATE_STARTD_AD", "/etc/outside/fake.ad"], timeout=60)
     assert advertise.returncode != 0, advertise.stdout
-    schedd = the(emulated_pool, SCHEDD)
-    submit = host.exec(["condor_submit", "-pool", f"{SERVICE_HOST}:{CONDOR_PORT}", "-name", schedd.name,
-                        "-append", "executable=/bin/true", "-append", "queue", "/dev/null"], timeout=60)
-    assert submit.returncode != 0
+    refused(the(emulated_pool, CM), "CollectorLog", host.ip)
     assert not any("fake-worker" in name for _, name in ads(emulated_pool))
+
+    # Straight to the schedd's own address (an outsider cannot look it up: that is a query).
+    schedd = the(emulated_pool, SCHEDD)
+    address = schedd.exec(["sh", "-c", 'head -n 1 "$(condor_config_val SCHEDD_ADDRESS_FILE)"']).stdout.strip()
+    assert address.startswith("<"), address
+    submit = host.exec(["condor_submit", "-addr", address, "-append", "executable=/bin/true",
+                        "-append", "queue", "/dev/null"], timeout=60)
+    assert submit.returncode != 0 and "Failed to authenticate" in submit.stdout + submit.stderr, submit
+    refused(schedd, "SchedLog", host.ip)
+    assert "0 jobs" in schedd.exec(["condor_q", "-allusers", "-totals"]).stdout
