@@ -3,6 +3,7 @@ local directories, keeps condor_master as its child (never PID 1 itself), passes
 on and exits with the master's status."""
 
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -12,12 +13,18 @@ import pytest
 from pool.component import entrypoint_script
 
 FAKE_MASTER = """#!/bin/sh
+env > "$STATE/master.env"
 echo "$$ $PPID $*" > "$STATE/master.started"
 trap 'echo graceful > "$STATE/master.stopped"; exit 0' TERM
 while :; do sleep 0.05; done
 """
+# HTCondor's own defaults for the daemons' file-descriptor limits.
 FAKE_CONFIG_VAL = """#!/bin/sh
-echo "$STATE/local/$1"
+case "$1" in
+    COLLECTOR_MAX_FILE_DESCRIPTORS) echo 10240 ;;
+    SCHEDD_MAX_FILE_DESCRIPTORS|SHARED_PORT_MAX_FILE_DESCRIPTORS) echo 20000 ;;
+    *) echo "$STATE/local/$1" ;;
+esac
 """
 
 
@@ -72,3 +79,28 @@ def test_it_refuses_to_start_without_the_generated_config(fake_condor):
     del env["CONDOR_CONFIG"]
     result = subprocess.run(["/bin/sh", str(script)], env=env, capture_output=True, text=True, timeout=10)
     assert result.returncode != 0 and "CONDOR_CONFIG" in result.stderr
+
+
+def master_env(state, script, env, hard_nofile):
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard_nofile), hard_nofile))
+    shell = subprocess.Popen(["/bin/sh", str(script)], env=env, preexec_fn=limit)
+    try:
+        assert wait_for(lambda: (state / "master.started").exists()), "master never started"
+        return dict(line.split("=", 1) for line in (state / "master.env").read_text().splitlines() if "=" in line)
+    finally:
+        shell.kill()
+        shell.wait()
+
+
+def test_daemons_never_ask_for_more_descriptors_than_the_container_allows(fake_condor):
+    # Daemons die if they cannot raise their limit to what they ask for.
+    env = master_env(*fake_condor, hard_nofile=15000)
+    assert env["_CONDOR_SCHEDD_MAX_FILE_DESCRIPTORS"] == "15000"
+    assert env["_CONDOR_SHARED_PORT_MAX_FILE_DESCRIPTORS"] == "15000"
+    assert "_CONDOR_COLLECTOR_MAX_FILE_DESCRIPTORS" not in env  # 10240 fits: left alone
+
+
+def test_descriptor_limits_are_left_alone_when_they_fit(fake_condor):
+    env = master_env(*fake_condor, hard_nofile=65536)
+    assert not [k for k in env if k.endswith("_MAX_FILE_DESCRIPTORS")]

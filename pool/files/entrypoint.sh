@@ -18,12 +18,18 @@ for knob in LOG SPOOL EXECUTE LOCK RUN; do
     chmod 0755 "$dir"
 done
 
-# Daemons die if they cannot raise their file-descriptor limit to what they ask for; ask
-# for no more than the container's hard limit allows.
+# Daemons die if they cannot raise their file-descriptor limit to what they ask for: where
+# a daemon asks for more than the container's hard limit, lower its request to that limit.
 hard_nofile=$(ulimit -Hn)
 if [ "$hard_nofile" != unlimited ]; then
     for daemon in COLLECTOR SCHEDD SHARED_PORT; do
-        export "_CONDOR_${daemon}_MAX_FILE_DESCRIPTORS=$hard_nofile"
+        wanted=$(condor_config_val "${daemon}_MAX_FILE_DESCRIPTORS" 2>/dev/null || true)
+        case "$wanted" in
+            ''|*[!0-9]*) ;;  # not set: HTCondor keeps the process's own limit
+            *) if [ "$wanted" -gt "$hard_nofile" ]; then
+                   export "_CONDOR_${daemon}_MAX_FILE_DESCRIPTORS=$hard_nofile"
+               fi ;;
+        esac
     done
 fi
 
