@@ -21,8 +21,8 @@ while :; do sleep 0.05; done
 # HTCondor's own defaults for the daemons' file-descriptor limits.
 FAKE_CONFIG_VAL = """#!/bin/sh
 case "$1" in
-    COLLECTOR_MAX_FILE_DESCRIPTORS) echo 10240 ;;
-    SCHEDD_MAX_FILE_DESCRIPTORS|SHARED_PORT_MAX_FILE_DESCRIPTORS) echo 20000 ;;
+    COLLECTOR_MAX_FILE_DESCRIPTORS) echo "${COLLECTOR_FDS:-10240}" ;;
+    SCHEDD_MAX_FILE_DESCRIPTORS|SHARED_PORT_MAX_FILE_DESCRIPTORS) echo "${OTHER_FDS:-20000}" ;;
     *) echo "$STATE/local/$1" ;;
 esac
 """
@@ -102,5 +102,7 @@ def test_daemons_never_ask_for_more_descriptors_than_the_container_allows(fake_c
 
 
 def test_descriptor_limits_are_left_alone_when_they_fit(fake_condor):
-    env = master_env(*fake_condor, hard_nofile=65536)
+    state, script, env = fake_condor
+    # Requests below the limit (a hard limit can only be lowered here, not raised).
+    env = master_env(state, script, {**env, "COLLECTOR_FDS": "1000", "OTHER_FDS": "2000"}, hard_nofile=2048)
     assert not [k for k in env if k.endswith("_MAX_FILE_DESCRIPTORS")]
