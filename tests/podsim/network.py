@@ -4,8 +4,9 @@
 - each pod gets a namespace `<prefix><pod>`, a veth pair created inside `<prefix>net`
   whose pod end moves into the pod's namespace as eth0, and an IP of its own;
 - a Service is a stable virtual IP (10.96.0.0/12). As kube-proxy does on each node, every
-  pod's namespace has nftables rules that DNAT the VIP to the current ready endpoint, or
-  reject connections while there is none.
+  pod's namespace has nftables rules that DNAT new connections to the VIP to the current
+  ready endpoint, or reject them while there is none. Established connections stay with
+  their endpoint through conntrack, so they see it close when it goes.
 """
 
 import ipaddress
@@ -99,7 +100,13 @@ class Network:
         return ("table ip podsim_services\ndelete table ip podsim_services\n"
                 "table ip podsim_services {\n"
                 "  chain output_nat {\n    type nat hook output priority -100;\n" + "\n".join(nat) + "\n  }\n"
-                "  chain output_filter {\n    type filter hook output priority 0;\n" + "\n".join(reject) + "\n  }\n"
+                "  chain output_filter {\n    type filter hook output priority 0;\n"
+                # As kube-proxy's: the Service rules apply to new connections only; an
+                # established one stays with its endpoint through conntrack. The rule also
+                # keeps conntrack on in the namespace while no DNAT rule exists: without it
+                # the kernel stops tracking, and a departing endpoint's FIN would no longer
+                # be translated back to the Service address and would never reach its socket.
+                "    ct state established,related accept\n" + "\n".join(reject) + "\n  }\n"
                 "}\n")
 
     def _write_service_rules(self, netns: str) -> None:
