@@ -173,7 +173,10 @@ def down(args) -> int:
     for netns in leftovers:  # a daemon that died without its teardown
         pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.split()
         for stray in pids:
-            os.kill(int(stray), signal.SIGKILL)
+            try:
+                os.kill(int(stray), signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # gone with its PID namespace's init, killed just before
         subprocess.run(["ip", "netns", "del", netns], check=False)
     subprocess.run(["rm", "-rf", "--one-file-system", str(RUN_DIR / args.name), str(directory)], check=False)
     print(f"cluster {args.name!r} is down" + (f" (removed {len(leftovers)} left-over namespaces)" if leftovers else ""))
