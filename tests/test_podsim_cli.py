@@ -137,6 +137,7 @@ def test_ctrl_c_during_up_tears_down_everything_it_started():
 def test_down_cleans_up_after_a_daemon_that_died():
     require_emulator()
     name = "crashed"
+    podsim("down", name=name)  # whatever an earlier, interrupted run left
     try:
         assert podsim("up", name=name).returncode == 0
         pid = int((state_dir(name) / "daemon.pid").read_text())
