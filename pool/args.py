@@ -8,6 +8,11 @@ from . import validation
 # The official HTCondor images, one per role, pinned to one LTS release.
 HTCONDOR_IMAGE_TAG = "24.0.15-el9"
 
+# A leaving worker's running jobs get its grace period less this long to finish; the rest
+# is for vacating the ones that do not (HTCondor's KILLING_TIMEOUT) and shutting down.
+DRAIN_MARGIN_SECONDS = 30
+MIN_WORKER_GRACE_SECONDS = 2 * DRAIN_MARGIN_SECONDS
+
 # Roles as stack config and HTCondorPoolArgs spell them, in creation order.
 ROLES = ("centralManager", "schedd", "worker")
 
@@ -47,13 +52,22 @@ class HTCondorPoolArgs:
     central_manager: RoleSpec = field(default_factory=lambda: DEFAULT_ROLE_SPECS["centralManager"])
     schedd: RoleSpec = field(default_factory=lambda: DEFAULT_ROLE_SPECS["schedd"])
     worker: RoleSpec = field(default_factory=lambda: DEFAULT_ROLE_SPECS["worker"])
+    # How long a worker pod may take to leave (scale-down, eviction, rollout): its running
+    # jobs finish within this, less DRAIN_MARGIN_SECONDS, or go back to the queue.
+    worker_grace_period_seconds: int = 600
 
     def __post_init__(self) -> None:
         validation.dns1123_label("namespace", self.namespace)
         validation.worker_count("workers", self.workers)
         validation.pool_name("pool_name", self.pool_name)
+        validation.grace_period("worker_grace_period_seconds", self.worker_grace_period_seconds,
+                                MIN_WORKER_GRACE_SECONDS)
         for name in ("central_manager", "schedd", "worker"):
             getattr(self, name).validate(name)
+
+    @property
+    def job_retirement_seconds(self) -> int:
+        return self.worker_grace_period_seconds - DRAIN_MARGIN_SECONDS
 
     def role(self, role: str) -> RoleSpec:
         """The spec of a role named as in ROLES."""

@@ -15,8 +15,9 @@ from .password import password_file_base64
 PASSWORD_LENGTH = 40
 
 
-def entrypoint_script() -> str:
-    return package_files.files(__package__).joinpath("files/entrypoint.sh").read_text()
+def pod_script(name: str) -> str:
+    """One of the shell scripts pods run (pool/files), shipped in the ConfigMap."""
+    return package_files.files(__package__).joinpath(f"files/{name}").read_text()
 
 
 def _sha256(text: str) -> str:
@@ -59,8 +60,10 @@ class HTCondorPool(pulumi.ComponentResource):
 
         service_name = manifests.object_name(name, "centralManager")
         central_manager_host = f"{service_name}.{args.namespace}.svc.cluster.local"
-        files = snippet_files(central_manager_host, args.pool_name, uid_domain=central_manager_host)
-        files[manifests.ENTRYPOINT] = entrypoint_script()
+        files = snippet_files(central_manager_host, args.pool_name, uid_domain=central_manager_host,
+                              job_retirement_seconds=args.job_retirement_seconds)
+        for script in manifests.SCRIPTS:
+            files[script] = pod_script(script)
         config = k8s.core.v1.ConfigMap(f"{name}-config", opts=child,
                                        **manifests.config_map(name, namespace, files))
         service = k8s.core.v1.Service(f"{name}-central-manager", opts=child,
@@ -78,7 +81,8 @@ class HTCondorPool(pulumi.ComponentResource):
                 manifests.object_name(name, role),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
                 **manifests.deployment(name, namespace, role, args.role(role), replicas,
-                                       config.metadata.name, secret.metadata.name, checksums))
+                                       config.metadata.name, secret.metadata.name, checksums,
+                                       args.worker_grace_period_seconds))
 
         central_manager = deployment("centralManager", 1, [config, secret, service])
         schedd = deployment("schedd", 1, [central_manager])

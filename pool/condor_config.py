@@ -110,7 +110,7 @@ NEGOTIATOR_INTERVAL = {intervals.negotiator}
 """
 
 
-def role_config(role: str) -> str:
+def role_config(role: str, job_retirement_seconds: int = 570) -> str:
     daemons = ", ".join(ROLE_DAEMONS[role])
     header = f"# Role {role}: the daemons condor_master runs in this pod.\nDAEMON_LIST = {daemons}\n"
     if role == "centralManager":
@@ -142,11 +142,18 @@ WANT_SUSPEND = False
 # An unprivileged container may not unshare a mount namespace: without this the starter
 # fails every job with "Failed to unshare the mount namespace" (errno 22).
 MOUNT_UNDER_SCRATCH =
+# Leaving the pool (scale-down, eviction, rollout): the pod's preStop hook shuts the startd
+# down gracefully. It takes no new job; running ones get this long to finish, then are
+# vacated (soft kill, hard kill after KILLING_TIMEOUT) and go back to the queue to run
+# elsewhere, all within the pod's terminationGracePeriodSeconds.
+MAXJOBRETIREMENTTIME = {job_retirement_seconds}
+KILLING_TIMEOUT = 10
 """
 
 
 def snippet_files(central_manager_host: str, pool_name: str, uid_domain: str,
-                  intervals: Intervals = Intervals()) -> dict[str, str]:
+                  intervals: Intervals = Intervals(),
+                  job_retirement_seconds: int = 570) -> dict[str, str]:
     """Every generated file by name: the shared snippets and one per role."""
     files = {
         "condor_config": entry_config(),
@@ -155,7 +162,7 @@ def snippet_files(central_manager_host: str, pool_name: str, uid_domain: str,
         "30-intervals.conf": intervals_config(intervals),
     }
     for role in ROLE_DAEMONS:
-        files[role_snippet_name(role)] = role_config(role)
+        files[role_snippet_name(role)] = role_config(role, job_retirement_seconds)
     return files
 
 

@@ -15,6 +15,11 @@ from .condor_config import (
 COMPONENTS = {"centralManager": "central-manager", "schedd": "schedd", "worker": "worker"}
 CONTAINER = "htcondor"
 ENTRYPOINT = "entrypoint.sh"
+PRESTOP_DRAIN = "prestop-drain.sh"
+SCRIPTS = (ENTRYPOINT, PRESTOP_DRAIN)
+# Central manager and schedd: long enough for HTCondor's graceful shutdown (the schedd
+# writes its queue and tells its shadows), as Kubernetes' own default.
+DEFAULT_GRACE_SECONDS = 30
 PASSWORD_KEY = "POOL"
 CHECKSUM_CONFIG = "htcondor-pool/config-checksum"
 CHECKSUM_PASSWORD = "htcondor-pool/password-checksum"
@@ -80,7 +85,8 @@ def config_map(instance: str, namespace_name, files: dict[str, str]) -> dict:
 
 def role_config_keys(role: str) -> list[str]:
     """The ConfigMap keys a role's pods mount."""
-    return ["condor_config", *SHARED_SNIPPETS, role_snippet_name(role), ENTRYPOINT]
+    scripts = [ENTRYPOINT, PRESTOP_DRAIN] if role == "worker" else [ENTRYPOINT]
+    return ["condor_config", *SHARED_SNIPPETS, role_snippet_name(role), *scripts]
 
 
 def central_manager_service(instance: str, namespace_name) -> dict:
@@ -114,18 +120,25 @@ def _env(role: str) -> list[dict]:
 
 
 def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replicas: int,
-               config_map_name, secret_name, checksums: dict) -> dict:
+               config_map_name, secret_name, checksums: dict,
+               worker_grace_seconds: int = DEFAULT_GRACE_SECONDS) -> dict:
     """A role's Deployment. `checksums` become pod-template annotations: a change of config
     or password changes the template, which rolls the pods."""
     name = object_name(instance, role)
     resources = {"cpu": spec.cpu, "memory": spec.memory}
-    items = [{"key": key, "path": key if key in ("condor_config", ENTRYPOINT) else f"config.d/{key}"}
+    items = [{"key": key, "path": key if key == "condor_config" or key in SCRIPTS else f"config.d/{key}"}
              for key in role_config_keys(role)]
     for item in items:
-        if item["key"] == ENTRYPOINT:
+        if item["key"] in SCRIPTS:
             item["mode"] = 0o555
+    container_extra = {}
+    if role == "worker":
+        # Leaving drains the worker first (see prestop-drain.sh and MAXJOBRETIREMENTTIME).
+        container_extra["lifecycle"] = {"preStop": {"exec": {
+            "command": ["/bin/sh", f"{CONFIG_DIR}/{PRESTOP_DRAIN}"]}}}
     pod = {
         "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": worker_grace_seconds if role == "worker" else DEFAULT_GRACE_SECONDS,
         "enableServiceLinks": False,
         "containers": [{
             "name": CONTAINER,
@@ -136,6 +149,7 @@ def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replica
             "resources": {"requests": dict(resources), "limits": dict(resources)},
             "readinessProbe": _probe(role, period=5, failures=3),
             "livenessProbe": {**_probe(role, period=30, failures=4), "initialDelaySeconds": 30},
+            **container_extra,
             "volumeMounts": [
                 {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
                 {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True},

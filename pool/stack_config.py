@@ -10,7 +10,7 @@ import json
 import pulumi
 
 from . import validation
-from .args import DEFAULT_ROLE_SPECS, ROLES, HTCondorPoolArgs, RoleSpec
+from .args import DEFAULT_ROLE_SPECS, MIN_WORKER_GRACE_SECONDS, ROLES, HTCondorPoolArgs, RoleSpec
 from .errors import PoolConfigError
 
 PROJECT = "htcondor-pool"
@@ -18,7 +18,8 @@ DEFAULT_NAME = "htcondor"
 
 # Every key this program reads, so a typo ("worker" for "workers") fails loudly instead of
 # being ignored.
-KEYS = ("name", "namespace", "createNamespace", "workers", "poolName", "images", "resources")
+KEYS = ("name", "namespace", "createNamespace", "workers", "poolName", "images", "resources",
+        "workerGracePeriodSeconds")
 
 
 def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPoolArgs]:
@@ -32,6 +33,11 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
     create_namespace = _boolean(key("createNamespace"), config.get("createNamespace"), defaults.create_namespace)
     workers = validation.worker_count(key("workers"), _integer(key("workers"), config.get("workers"), defaults.workers))
     pool_name = validation.pool_name(key("poolName"), config.get("poolName") or defaults.pool_name)
+    worker_grace = validation.grace_period(
+        key("workerGracePeriodSeconds"),
+        _integer(key("workerGracePeriodSeconds"), config.get("workerGracePeriodSeconds"),
+                 defaults.worker_grace_period_seconds, f"a whole number of seconds from {MIN_WORKER_GRACE_SECONDS} to 86400"),
+        MIN_WORKER_GRACE_SECONDS)
 
     images = validation.known_keys(key("images"), _object(key("images"), config.get("images")), ROLES)
     resources = validation.known_keys(key("resources"), _object(key("resources"), config.get("resources")), ROLES)
@@ -50,7 +56,7 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
     return name, HTCondorPoolArgs(
         namespace=namespace, create_namespace=create_namespace, workers=workers,
         pool_name=pool_name, central_manager=specs["centralManager"],
-        schedd=specs["schedd"], worker=specs["worker"],
+        schedd=specs["schedd"], worker=specs["worker"], worker_grace_period_seconds=worker_grace,
     )
 
 
@@ -68,13 +74,13 @@ def _text(value: object) -> object:
     return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
-def _integer(key: str, raw: str | None, default: int) -> object:
+def _integer(key: str, raw: str | None, default: int, allowed: str = "a whole number >= 0") -> object:
     if raw is None:
         return default
     try:
         return int(raw.strip())
     except ValueError:
-        raise PoolConfigError(key, raw, "a whole number >= 0") from None
+        raise PoolConfigError(key, raw, allowed) from None
 
 
 def _boolean(key: str, raw: str | None, default: bool) -> bool:

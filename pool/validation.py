@@ -31,6 +31,12 @@ def worker_count(key: str, value: object) -> int:
     return value
 
 
+def grace_period(key: str, value: object, minimum: int, maximum: int = 86400) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise PoolConfigError(key, value, f"a whole number of seconds from {minimum} to {maximum}")
+    return value
+
+
 def quantity(key: str, value: object, minimum: Decimal, unit: str) -> str:
     """A Kubernetes quantity of at least `minimum` base units; returned unchanged."""
     try:

@@ -7,6 +7,10 @@ from pool import HTCondorPoolArgs, PoolConfigError, RoleSpec
 from tests.render import render
 
 CASES = [
+    ({"workerGracePeriodSeconds": "30"}, "htcondor-pool:workerGracePeriodSeconds: 30 is not allowed; "
+     "expected a whole number of seconds from 60 to 86400"),
+    ({"workerGracePeriodSeconds": "10m"}, "htcondor-pool:workerGracePeriodSeconds: '10m' is not allowed; "
+     "expected a whole number of seconds from 60 to 86400"),
     ({"workers": "-1"}, "htcondor-pool:workers: -1 is not allowed; expected a whole number >= 0"),
     ({"workers": "two"}, "htcondor-pool:workers: 'two' is not allowed; expected a whole number >= 0"),
     ({"workers": "1.5"}, "htcondor-pool:workers: '1.5' is not allowed; expected a whole number >= 0"),

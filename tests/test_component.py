@@ -153,3 +153,27 @@ def test_each_pod_mounts_the_shared_config_and_only_its_own_role(dev):
         assert f"50-role-{role}.conf" in keys
         assert not [k for k in keys if k.startswith("50-role-") and k != f"50-role-{role}.conf"]
         assert volumes["password"]["secret"] == {"secretName": "htcondor-pool-password", "defaultMode": 0o400}
+
+
+def pod_spec(rendered, role):
+    (deployment,) = [r for r in rendered.of_type("kubernetes:apps/v1:Deployment")
+                     if r.inputs["metadata"]["name"] == f"htcondor-{manifests.COMPONENTS[role]}"]
+    return deployment.inputs["spec"]["template"]["spec"]
+
+
+def test_a_leaving_worker_drains_first_within_the_configured_grace_period():
+    rendered = render({"workerGracePeriodSeconds": "900"})
+    spec = pod_spec(rendered, "worker")
+    assert spec["terminationGracePeriodSeconds"] == 900
+    (container,) = spec["containers"]
+    command = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert command == ["/bin/sh", "/etc/htcondor-pool/prestop-drain.sh"]
+    # The script it runs is in the worker's config volume, executable.
+    items = {i["key"]: i for v in spec["volumes"] if "configMap" in v for i in v["configMap"]["items"]}
+    assert items["prestop-drain.sh"] == {"key": "prestop-drain.sh", "path": "prestop-drain.sh", "mode": 0o555}
+
+
+@pytest.mark.parametrize("role", ["centralManager", "schedd"])
+def test_only_workers_have_a_drain_hook(dev, role):
+    (container,) = pod_spec(dev, role)["containers"]
+    assert "lifecycle" not in container

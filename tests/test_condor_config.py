@@ -12,7 +12,7 @@ def role_view(rendered, role):
     """The files a role's pods mount, in the order HTCondor reads them."""
     (config_map,) = rendered.of_type("kubernetes:core/v1:ConfigMap")
     data = config_map.inputs["data"]
-    keys = [k for k in manifests.role_config_keys(role) if k != manifests.ENTRYPOINT]
+    keys = [k for k in manifests.role_config_keys(role) if k not in manifests.SCRIPTS]
     entry, snippets = keys[0], sorted(keys[1:])  # LOCAL_CONFIG_DIR is read in name order
     return parse(data[entry], *(data[k] for k in snippets))
 
@@ -101,3 +101,16 @@ def test_intervals_are_shorter_than_htcondors_defaults(dev):
 def test_pool_name_reaches_the_collector_name():
     from tests.render import render
     assert role_view(render({"poolName": "CHTC test pool"}), "centralManager")["COLLECTOR_NAME"] == "CHTC test pool"
+
+
+def test_a_leaving_workers_jobs_get_its_grace_period_less_the_drain_margin_to_finish():
+    from tests.render import render
+    worker = role_view(render({"workerGracePeriodSeconds": "300"}), "worker")
+    assert int(worker["MAXJOBRETIREMENTTIME"]) == 300 - 30
+    # Whatever does not finish is vacated, with a hard kill soon enough to fit the margin.
+    assert int(worker["KILLING_TIMEOUT"]) < 30
+
+
+@pytest.mark.parametrize("role", ["centralManager", "schedd"])
+def test_only_workers_retire_jobs(dev, role):
+    assert "MAXJOBRETIREMENTTIME" not in role_view(dev, role)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pool.component import entrypoint_script
+from pool.component import pod_script
 
 FAKE_MASTER = """#!/bin/sh
 env > "$STATE/master.env"
@@ -45,7 +45,7 @@ def fake_condor(tmp_path):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     script = tmp_path / "entrypoint.sh"
-    script.write_text(entrypoint_script())
+    script.write_text(pod_script("entrypoint.sh"))
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STATE": str(tmp_path),
            "CONDOR_CONFIG": "/nonexistent/condor_config"}
     return tmp_path, script, env
