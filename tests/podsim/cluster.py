@@ -49,11 +49,17 @@ class Cluster:
         with self.lock:
             pods = list(self.pods.values())
             self.pods.clear()
-        for pod in pods:
-            pod.delete(grace=0)
-            self.gone.append(pod)
-        self.network.destroy()
-        subprocess.run(["rm", "-rf", "--one-file-system", str(self.workdir)], check=False)
+        try:
+            for pod in pods:
+                try:
+                    pod.delete(grace=0)
+                except Exception as exc:  # e.g. interrupted while it started: still tear down
+                    self.event(f"pod {pod.name} did not stop cleanly: {exc!r}")
+                    pod.kill_all()
+                self.gone.append(pod)
+        finally:
+            self.network.destroy()  # also kills whatever still runs in a pod's namespace
+            subprocess.run(["rm", "-rf", "--one-file-system", str(self.workdir)], check=False)
 
     def event(self, text: str) -> None:
         self.events.append((time.time(), text))
@@ -130,7 +136,7 @@ class Cluster:
         pod = Pod(name=name, namespace=namespace, deployment=deployment, role=labels.get(
                   "app.kubernetes.io/component", name), template=template,
                   directory=self.workdir / "pods" / name, rootfs=self.rootfs, netns=netns,
-                  ip=address, labels=labels, on_change=self._pod_changed)
+                  ip=address, labels=labels, on_change=self._pod_changed, on_event=self.event)
         pod.prepare(self.config_maps, self.secrets, self.volume_dirs, self.service_names())
         self.pods[name] = pod
         pod.start_container()

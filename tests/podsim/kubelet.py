@@ -121,8 +121,13 @@ class Pod:
     process: subprocess.Popen | None = None
     deleting: bool = False
     env: dict = field(default_factory=dict)
-    on_change: object = None
+    on_change: object = None  # called with the pod when its readiness changes
+    on_event: object = None  # called with a line for the cluster's event timeline
     _stop: threading.Event = field(default_factory=threading.Event)
+
+    def event(self, text: str) -> None:
+        if self.on_event:
+            self.on_event(f"pod {self.name} {text}")
 
     @property
     def container(self) -> dict:
@@ -260,17 +265,43 @@ class Pod:
         return float(self.template["spec"].get("terminationGracePeriodSeconds", 30))
 
     def stop_container(self, grace: float) -> None:
-        """SIGTERM to PID 1, then SIGKILL after the grace period."""
+        """As the kubelet stops a container: its preStop hook (within the grace period),
+        then SIGTERM to PID 1, then SIGKILL once the grace period is over (at least 2 s
+        after SIGTERM when the hook used it all up)."""
         if not self.running():
             return
+        if self.pid1 is None:  # stopped while starting: nothing to be graceful with
+            self.kill_all()
+            return
+        deadline = time.monotonic() + grace
+        pre_stop = self.container.get("lifecycle", {}).get("preStop", {}).get("exec")
+        if pre_stop:
+            self.event(f"preStop hook: {' '.join(pre_stop['command'])}")
+            try:
+                result = self.exec(pre_stop["command"], timeout=max(grace, 0.1))
+                self.event(f"preStop hook exited {result.returncode} after "
+                           f"{grace - (deadline - time.monotonic()):.1f}s")
+            except subprocess.TimeoutExpired:
+                self.event("preStop hook still running at the end of the grace period")
         try:
             os.kill(self.pid1, signal.SIGTERM)
         except ProcessLookupError:
             pass
         try:
-            self.process.wait(timeout=grace)
+            self.process.wait(timeout=max(deadline - time.monotonic(), 2))
         except subprocess.TimeoutExpired:
+            self.event("grace period over: SIGKILL")
             os.kill(self.pid1, signal.SIGKILL)  # kills every process in its PID namespace
+            self.process.wait(timeout=30)
+
+    def kill_all(self) -> None:
+        """SIGKILL to everything the container started (its own session), whatever state
+        it is in."""
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.process.wait(timeout=30)
 
     def delete(self, grace: float | None = None) -> None:

@@ -10,6 +10,8 @@
 """
 
 import ipaddress
+import os
+import signal
 import subprocess
 from dataclasses import dataclass, field
 
@@ -70,6 +72,12 @@ class Network:
         return netns, address
 
     def remove_pod(self, netns: str) -> None:
+        # Whatever still runs there (a pod stopped mid-start) goes first, with the namespace.
+        for pid in ip("netns", "pids", netns, check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         ip("netns", "del", netns, check=False)  # its veth pair goes with it
         if netns in self.pod_namespaces:
             self.pod_namespaces.remove(netns)
