@@ -9,7 +9,7 @@ from . import validation
 HTCONDOR_IMAGE_TAG = "24.0.15-el9"
 
 # A leaving worker's running jobs get its grace period less this long to finish; the rest
-# is for vacating the ones that do not (HTCondor's KILLING_TIMEOUT) and shutting down.
+# is for ending the ones that do not, handing them back to the queue, and shutting down.
 DRAIN_MARGIN_SECONDS = 30
 MIN_WORKER_GRACE_SECONDS = 2 * DRAIN_MARGIN_SECONDS
 

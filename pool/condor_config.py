@@ -143,11 +143,11 @@ WANT_SUSPEND = False
 # fails every job with "Failed to unshare the mount namespace" (errno 22).
 MOUNT_UNDER_SCRATCH =
 # Leaving the pool (scale-down, eviction, rollout): the pod's preStop hook shuts the startd
-# down gracefully. It takes no new job; running ones get this long to finish, then are
-# vacated (soft kill, hard kill after KILLING_TIMEOUT) and go back to the queue to run
-# elsewhere, all within the pod's terminationGracePeriodSeconds.
+# down peacefully. It takes no new job; running ones get this long to finish, then are
+# ended and go back to the queue to run elsewhere, all within the pod's
+# terminationGracePeriodSeconds (see prestop-drain.sh). The same bound holds when a job is
+# preempted.
 MAXJOBRETIREMENTTIME = {job_retirement_seconds}
-KILLING_TIMEOUT = 10
 """
 
 

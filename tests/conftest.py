@@ -58,7 +58,8 @@ def emulated_pool():
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    cluster = getattr(item, "funcargs", {}).get("emulated_pool")
+    from tests.podsim.cluster import Cluster
+    cluster = next((v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Cluster)), None)
     if report.failed and cluster is not None:
         report.sections.append(("pod logs (tails)", cluster.diagnostics()))
         report.sections.append(("cluster events", "\n".join(

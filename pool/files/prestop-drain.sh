@@ -1,25 +1,46 @@
 #!/bin/sh
 # preStop hook of a worker pod: leave the pool without losing work.
 #
-# Kubernetes runs this before it sends SIGTERM, and counts it in the pod's
-# terminationGracePeriodSeconds. A graceful startd shutdown takes no new job and gives the
-# running ones MAXJOBRETIREMENTTIME to finish; those that do not are vacated back to the
-# schedd's queue and run elsewhere. The hook returns once the startd is gone, so the
-# master's SIGTERM finds nothing left to interrupt.
+# Kubernetes runs this before it sends SIGTERM, within the pod's
+# terminationGracePeriodSeconds. The startd first shuts down peacefully: it takes no new
+# job and lets the running ones finish. Jobs still running after MAXJOBRETIREMENTTIME (the
+# grace period less a margin) are ended and go back to the schedd's queue to run
+# elsewhere. The hook returns once the startd is gone, so the master's SIGTERM finds
+# nothing left to interrupt.
 set -u
 
-startd_running() {
+startd_pid() {
     for comm in /proc/[0-9]*/comm; do
-        [ "$(cat "$comm" 2>/dev/null)" = condor_startd ] && return 0
+        if [ "$(cat "$comm" 2>/dev/null)" = condor_startd ]; then
+            pid=${comm#/proc/}
+            echo "${pid%/comm}"
+            return 0
+        fi
     done
     return 1
 }
 
+startd_running() {
+    startd_pid >/dev/null
+}
+
+retirement=$(condor_config_val MAXJOBRETIREMENTTIME 2>/dev/null) || retirement=0
+case "$retirement" in ''|*[!0-9]*) retirement=0 ;; esac
+deadline=$(( $(date +%s) + retirement ))
+
 # The local master, found through its address file: this works while the central manager
 # is down too.
-condor_off -graceful -daemon startd || exit 0  # no master to ask: nothing is running
-
-# Kubernetes ends the hook at the grace period anyway; this loop only waits for the drain.
-while startd_running; do
+condor_off -peaceful -daemon startd || exit 0  # no master to ask: nothing is running
+while startd_running && [ "$(date +%s)" -lt "$deadline" ]; do
     sleep 1
 done
+if pid=$(startd_pid); then
+    # Hand back what is left: the jobs go back to the queue and run elsewhere. A startd
+    # shutting down peacefully ignores a graceful shutdown and has no address file left
+    # for condor_vacate; SIGQUIT (its fast shutdown) ends the jobs at once. The master,
+    # having turned the startd off, does not restart it.
+    kill -QUIT "$pid"
+    while startd_running; do
+        sleep 1
+    done
+fi

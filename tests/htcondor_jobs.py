@@ -1,0 +1,56 @@
+"""Submitting and following jobs in an emulated pool, as the user `submitter` on the schedd."""
+
+import re
+
+from tests.podsim.kubelet import wait_until
+
+HOME = "/home/submitter"
+USER = "submitter"
+
+
+def submit(schedd, name: str, script: str, submit_text: str) -> str:
+    """Write `name`.sh and `name`.sub in submitter's home, submit; returns the cluster id."""
+    for filename, text, mode in [(f"{name}.sh", script, "755"), (f"{name}.sub", submit_text, "644")]:
+        written = schedd.exec(["sh", "-c", f"cat > {HOME}/{filename} && chmod {mode} {HOME}/{filename}"],
+                              user=USER, stdin=text)
+        assert written.returncode == 0, written.stderr
+    submitted = schedd.exec(["condor_submit", f"{name}.sub"], user=USER)
+    assert submitted.returncode == 0, submitted.stderr
+    return re.search(r"submitted to cluster (\d+)", submitted.stdout).group(1)
+
+
+def job_rows(schedd, command: str, cluster_id: str, *attributes: str) -> list[list[str]]:
+    """`condor_q` or `condor_history` of a cluster: one row of attribute values per job."""
+    result = schedd.exec([command, cluster_id, "-af", *attributes], user=USER)
+    return [line.split() for line in result.stdout.splitlines() if line.strip()]
+
+
+def wait_running(schedd, cluster_id: str, count: int = 1, timeout: float = 120) -> list[list[str]]:
+    """Wait until `count` jobs of the cluster run; returns their (ProcId, RemoteHost)."""
+    def running():
+        rows = [r for r in job_rows(schedd, "condor_q", cluster_id, "ProcId", "JobStatus", "RemoteHost")
+                if r[1] == "2"]
+        return [[r[0], r[2]] for r in rows] if len(rows) >= count else None
+    return wait_until(running, timeout, 0.5, f"{count} job(s) of cluster {cluster_id} to run")
+
+
+def wait_completed(schedd, cluster_id: str, count: int, timeout: float = 240) -> list[list[str]]:
+    """Wait until `count` jobs of the cluster are in the history; returns (ProcId, JobStatus,
+    ExitCode, LastRemoteHost, NumJobStarts) per job."""
+    def done():
+        rows = job_rows(schedd, "condor_history", cluster_id, "ProcId", "JobStatus", "ExitCode",
+                        "LastRemoteHost", "NumJobStarts")
+        return rows if len(rows) >= count else None
+    try:
+        return wait_until(done, timeout, 1, f"{count} job(s) of cluster {cluster_id} to complete")
+    except TimeoutError:
+        analysis = schedd.exec(["condor_q", "-better-analyze", cluster_id], user=USER).stdout
+        raise TimeoutError(f"jobs of cluster {cluster_id} did not complete:\n{analysis[-3000:]}") from None
+
+
+def output(schedd, filename: str) -> str:
+    return schedd.exec(["cat", f"{HOME}/{filename}"], user=USER).stdout
+
+
+def queue_is_empty(schedd, cluster_id: str) -> bool:
+    return not job_rows(schedd, "condor_q", cluster_id, "ProcId")

@@ -1,0 +1,137 @@
+"""No job lost (issue 4), on real HTCondor in the emulator: workers that leave drain first,
+and a central-manager outage neither stops running jobs nor loses queued ones."""
+
+import time
+
+import pytest
+
+from tests.conftest import REPORTS, start_cluster
+from tests.htcondor_jobs import output, queue_is_empty, submit, wait_completed, wait_running
+from tests.podsim.kubelet import wait_until
+from tests.render import render
+
+CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-worker"
+GRACE = 60  # seconds: jobs get GRACE - 30 to finish when their worker leaves
+RETIREMENT = GRACE - 30
+
+SLEEPER = "#!/bin/sh\nsleep \"$1\"\necho \"slept $1s on $(hostname)\"\n"
+
+
+def sleeper_submit(seconds: int, extra: str = "", count: int = 1, tag: str = "job") -> str:
+    return f"""\
+executable = {tag}.sh
+arguments = {seconds}
+output = {tag}.out.$(Process)
+error = {tag}.err.$(Process)
+log = {tag}.log
+should_transfer_files = YES
+when_to_transfer_output = ON_EXIT
+request_cpus = 1
+request_memory = 64
+{extra}
+queue {count}
+"""
+
+
+@pytest.fixture(scope="module")
+def pool():
+    rendered = render({"workers": "2", "workerGracePeriodSeconds": str(GRACE),
+                       "resources": '{"worker": {"cpu": "1", "memory": "1Gi"}}'})
+    cluster = start_cluster("njl")
+    try:
+        cluster.apply_rendered(rendered)
+        yield cluster
+    finally:
+        cluster.teardown()
+
+
+def the(cluster, deployment):
+    (pod,) = cluster.pods_of(deployment)
+    return pod
+
+
+def newest_worker(cluster):
+    return max(cluster.pods_of(WORKER), key=lambda p: p.created)
+
+
+def wait_slots(cluster):
+    """Until the collector lists exactly the current workers' slots, each unclaimed."""
+    want = sorted(f"slot1@{p.name}" for p in cluster.pods_of(WORKER))
+
+    def slots():
+        result = the(cluster, CM).exec(["condor_status", "-af", "Name", "State"], timeout=30)
+        return sorted(result.stdout.split()) == sorted(want + ["Unclaimed"] * len(want))
+    return wait_until(slots, 90, 0.5, f"the slots {want}")
+
+
+def pod_events(cluster, pod) -> list[str]:
+    return [text for _, text in cluster.events if text.startswith(f"pod {pod.name} ")]
+
+
+def test_scaling_down_lets_a_running_job_finish_on_the_leaving_worker(pool):
+    wait_slots(pool)
+    schedd, leaving = the(pool, SCHEDD), newest_worker(pool)
+    job = submit(schedd, "short", SLEEPER, sleeper_submit(
+        15, f'requirements = TARGET.Machine == "{leaving.name}"', tag="short"))
+    (_, host), = wait_running(schedd, job)
+    assert host.endswith(leaving.name)
+    started = time.monotonic()
+    pool.scale(WORKER, 1)  # the newest pod goes, as a ReplicaSet picks it
+    (row,) = wait_completed(schedd, job, 1, timeout=GRACE + 60)
+    wait_until(lambda: leaving.name not in pool.pods, GRACE + 30, 0.5, "the worker pod to go")
+    gone = time.monotonic() - started
+    _, status, code, host, starts = row
+    assert (status, code, starts) == ("4", "0", "1")
+    assert host.endswith(leaving.name)
+    assert output(schedd, "short.out.0") == f"slept 15s on {leaving.name}\n"
+    assert queue_is_empty(schedd, job)
+    events = pod_events(pool, leaving)
+    assert any("preStop hook exited 0" in e for e in events), events
+    assert not any("SIGKILL" in e for e in events), events
+    REPORTS.append(f"scale-down with a running 15 s job: the job finished on the leaving worker, "
+                   f"which was gone {gone:.1f}s after the scale-down")
+
+
+def test_scaling_down_hands_back_a_job_that_outlasts_the_retirement_time(pool):
+    pool.scale(WORKER, 2)
+    pool.wait_available(WORKER, 60)
+    wait_slots(pool)
+    schedd, leaving = the(pool, SCHEDD), newest_worker(pool)
+    (staying,) = [p for p in pool.pods_of(WORKER) if p.name != leaving.name]
+    seconds = RETIREMENT + 15
+    # Start it on the leaving worker, then let it run anywhere: it must be able to move.
+    job = submit(schedd, "long", SLEEPER, sleeper_submit(
+        seconds, f'requirements = TARGET.Machine == "{leaving.name}"', tag="long"))
+    (_, host), = wait_running(schedd, job)
+    assert host.endswith(leaving.name)
+    edited = schedd.exec(["condor_qedit", job, "Requirements", "true"], user="submitter")
+    assert edited.returncode == 0, edited.stderr
+    pool.scale(WORKER, 1)
+    (row,) = wait_completed(schedd, job, 1, timeout=RETIREMENT + seconds + 120)
+    _, status, code, host, starts = row
+    assert (status, code) == ("4", "0")
+    assert host.endswith(staying.name) and int(starts) >= 2, row
+    assert output(schedd, "long.out.0") == f"slept {seconds}s on {staying.name}\n"
+    assert queue_is_empty(schedd, job)
+    assert not any("SIGKILL" in e for e in pod_events(pool, leaving))
+
+
+def test_a_central_manager_outage_keeps_running_jobs_and_queues_new_ones(pool):
+    schedd = the(pool, SCHEDD)
+    running = submit(schedd, "during", SLEEPER, sleeper_submit(20, tag="during"))
+    wait_running(schedd, running)
+    pool.scale(CM, 0)
+    wait_until(lambda: not any(p.name.startswith(CM) for p in pool.pods.values()), 60, 0.2,
+               "the central manager to be gone")
+    queued = submit(schedd, "queued", SLEEPER, sleeper_submit(1, count=3, tag="queued"))
+    # The running job finishes while there is no central manager at all.
+    wait_completed(schedd, running, 1, timeout=90)
+    assert not pool.pods_of(CM)
+    assert output(schedd, "during.out.0").startswith("slept 20s on ")
+    outage_over = time.monotonic()
+    pool.scale(CM, 1)
+    rows = wait_completed(schedd, queued, 3, timeout=180)
+    assert all(status == "4" and code == "0" for _, status, code, _, _ in rows)
+    assert queue_is_empty(schedd, queued)
+    REPORTS.append(f"central-manager outage: the running job finished without it; the 3 jobs "
+                   f"queued meanwhile completed {time.monotonic() - outage_over:.1f}s after it came back")
