@@ -55,11 +55,15 @@ class HTCondorPoolArgs:
     # How long a worker pod may take to leave (scale-down, eviction, rollout): its running
     # jobs finish within this, less DRAIN_MARGIN_SECONDS, or go back to the queue.
     worker_grace_period_seconds: int = 600
+    # Changing it draws a new pool password (a keeper of the RandomPassword): every pod
+    # rolls onto the new Secret.
+    password_version: str = "1"
 
     def __post_init__(self) -> None:
         validation.dns1123_label("namespace", self.namespace)
         validation.worker_count("workers", self.workers)
         validation.pool_name("pool_name", self.pool_name)
+        validation.password_version("password_version", self.password_version)
         validation.grace_period("worker_grace_period_seconds", self.worker_grace_period_seconds,
                                 MIN_WORKER_GRACE_SECONDS)
         for name in ("central_manager", "schedd", "worker"):

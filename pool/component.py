@@ -53,8 +53,11 @@ class HTCondorPool(pulumi.ComponentResource):
         else:
             namespace = pulumi.Output.from_input(args.namespace)
 
+        # A new passwordVersion replaces the RandomPassword, hence the Secret and, through
+        # the password checksum, every pod.
         password = random.RandomPassword(f"{name}-pool-password", length=PASSWORD_LENGTH,
-                                         special=False, opts=child)
+                                         special=False, keepers={"passwordVersion": args.password_version},
+                                         opts=child)
         secret = k8s.core.v1.Secret(f"{name}-pool-password", opts=child, **manifests.password_secret(
             name, namespace, pulumi.Output.secret(password.result.apply(password_file_base64))))
 

@@ -19,7 +19,7 @@ DEFAULT_NAME = "htcondor"
 # Every key this program reads, so a typo ("worker" for "workers") fails loudly instead of
 # being ignored.
 KEYS = ("name", "namespace", "createNamespace", "workers", "poolName", "images", "resources",
-        "workerGracePeriodSeconds")
+        "workerGracePeriodSeconds", "passwordVersion")
 
 
 def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPoolArgs]:
@@ -33,6 +33,8 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
     create_namespace = _boolean(key("createNamespace"), config.get("createNamespace"), defaults.create_namespace)
     workers = validation.worker_count(key("workers"), _integer(key("workers"), config.get("workers"), defaults.workers))
     pool_name = validation.pool_name(key("poolName"), config.get("poolName") or defaults.pool_name)
+    password_version = validation.password_version(
+        key("passwordVersion"), config.get("passwordVersion") or defaults.password_version)
     worker_grace = validation.grace_period(
         key("workerGracePeriodSeconds"),
         _integer(key("workerGracePeriodSeconds"), config.get("workerGracePeriodSeconds"),
@@ -57,6 +59,7 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
         namespace=namespace, create_namespace=create_namespace, workers=workers,
         pool_name=pool_name, central_manager=specs["centralManager"],
         schedd=specs["schedd"], worker=specs["worker"], worker_grace_period_seconds=worker_grace,
+        password_version=password_version,
     )
 
 

@@ -31,6 +31,12 @@ def worker_count(key: str, value: object) -> int:
     return value
 
 
+def password_version(key: str, value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,63}", value):
+        raise PoolConfigError(key, value, "1 to 63 letters, digits, '.', '_' or '-' (e.g. 2 or 2026-11)")
+    return value
+
+
 def grace_period(key: str, value: object, minimum: int, maximum: int = 86400) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise PoolConfigError(key, value, f"a whole number of seconds from {minimum} to {maximum}")

@@ -7,6 +7,8 @@ from pool import HTCondorPoolArgs, PoolConfigError, RoleSpec
 from tests.render import render
 
 CASES = [
+    ({"passwordVersion": "two words"}, "htcondor-pool:passwordVersion: 'two words' is not allowed; "
+     "expected 1 to 63 letters, digits"),
     ({"workerGracePeriodSeconds": "30"}, "htcondor-pool:workerGracePeriodSeconds: 30 is not allowed; "
      "expected a whole number of seconds from 60 to 86400"),
     ({"workerGracePeriodSeconds": "10m"}, "htcondor-pool:workerGracePeriodSeconds: '10m' is not allowed; "

@@ -177,3 +177,15 @@ def test_a_leaving_worker_drains_first_within_the_configured_grace_period():
 def test_only_workers_have_a_drain_hook(dev, role):
     (container,) = pod_spec(dev, role)["containers"]
     assert "lifecycle" not in container
+
+
+def password_keepers(rendered):
+    (password,) = rendered.of_type("random:index/randomPassword:RandomPassword")
+    return password.inputs["keepers"]
+
+
+def test_a_new_password_version_draws_a_new_password():
+    # Pulumi replaces a RandomPassword whose keepers change: a new password, hence a new
+    # Secret and (test_a_new_password_rolls_every_pod) every pod rolled onto it.
+    assert password_keepers(render()) == {"passwordVersion": "1"}
+    assert password_keepers(render({"passwordVersion": "2"})) == {"passwordVersion": "2"}

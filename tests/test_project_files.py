@@ -29,7 +29,8 @@ def test_declared_defaults_are_the_codes_defaults():
     defaults = HTCondorPoolArgs()
     code = {"name": DEFAULT_NAME, "namespace": defaults.namespace, "createNamespace": defaults.create_namespace,
             "workers": defaults.workers, "poolName": defaults.pool_name,
-            "workerGracePeriodSeconds": defaults.worker_grace_period_seconds}
+            "workerGracePeriodSeconds": defaults.worker_grace_period_seconds,
+            "passwordVersion": defaults.password_version}
     assert {k: v["default"] for k, v in PROJECT["config"].items()} == code
     # And a stack with no config at all renders exactly those.
     rendered = render(stack=None)
