@@ -110,7 +110,7 @@ NEGOTIATOR_INTERVAL = {intervals.negotiator}
 """
 
 
-def role_config(role: str, job_retirement_seconds: int = 570) -> str:
+def role_config(role: str, job_retirement_seconds: int) -> str:
     daemons = ", ".join(ROLE_DAEMONS[role])
     header = f"# Role {role}: the daemons condor_master runs in this pod.\nDAEMON_LIST = {daemons}\n"
     if role == "centralManager":
@@ -152,8 +152,7 @@ MAXJOBRETIREMENTTIME = {job_retirement_seconds}
 
 
 def snippet_files(central_manager_host: str, pool_name: str, uid_domain: str,
-                  intervals: Intervals = Intervals(),
-                  job_retirement_seconds: int = 570) -> dict[str, str]:
+                  job_retirement_seconds: int, intervals: Intervals = Intervals()) -> dict[str, str]:
     """Every generated file by name: the shared snippets and one per role."""
     files = {
         "condor_config": entry_config(),

@@ -120,8 +120,7 @@ def _env(role: str) -> list[dict]:
 
 
 def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replicas: int,
-               config_map_name, secret_name, checksums: dict,
-               worker_grace_seconds: int = DEFAULT_GRACE_SECONDS) -> dict:
+               config_map_name, secret_name, checksums: dict, worker_grace_seconds: int) -> dict:
     """A role's Deployment. `checksums` become pod-template annotations: a change of config
     or password changes the template, which rolls the pods."""
     name = object_name(instance, role)
