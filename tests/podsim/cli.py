@@ -19,13 +19,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from pool.errors import PoolConfigError
 
 from .kubelet import REPO, wait_until
-from .network import leftover_namespaces
+from .network import leftover_namespaces, remove_namespace
 
 RUN_DIR = Path("/run/podsim")
 UP_TIMEOUT = 900  # a first run builds the root filesystem (about a minute) before the pods
@@ -171,13 +170,7 @@ def down(args) -> int:
             os.kill(pid, signal.SIGKILL)
     leftovers = leftover_namespaces(f"ps-{args.name}-")
     for netns in leftovers:  # a daemon that died without its teardown
-        pids = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True).stdout.split()
-        for stray in pids:
-            try:
-                os.kill(int(stray), signal.SIGKILL)
-            except ProcessLookupError:
-                pass  # gone with its PID namespace's init, killed just before
-        subprocess.run(["ip", "netns", "del", netns], check=False)
+        remove_namespace(netns)
     subprocess.run(["rm", "-rf", "--one-file-system", str(RUN_DIR / args.name), str(directory)], check=False)
     print(f"cluster {args.name!r} is down" + (f" (removed {len(leftovers)} left-over namespaces)" if leftovers else ""))
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from pool.errors import PoolConfigError
 from tests.render import render
 
+
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 

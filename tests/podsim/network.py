@@ -72,13 +72,7 @@ class Network:
         return netns, address
 
     def remove_pod(self, netns: str) -> None:
-        # Whatever still runs there (a pod stopped mid-start) goes first, with the namespace.
-        for pid in ip("netns", "pids", netns, check=False).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        ip("netns", "del", netns, check=False)  # its veth pair goes with it
+        remove_namespace(netns)
         if netns in self.pod_namespaces:
             self.pod_namespaces.remove(netns)
 
@@ -128,6 +122,17 @@ class Network:
         for netns in list(self.pod_namespaces):
             self.remove_pod(netns)
         ip("netns", "del", self.bridge_ns, check=False)
+
+
+def remove_namespace(netns: str) -> None:
+    """Delete a pod's namespace (its veth pair goes with it). Whatever still runs there (a
+    pod stopped mid-start, a daemon that died) is killed first."""
+    for pid in ip("netns", "pids", netns, check=False).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # gone with its PID namespace's init, killed just before
+    ip("netns", "del", netns, check=False)
 
 
 def leftover_namespaces(prefix: str) -> list[str]:
