@@ -5,7 +5,6 @@ import json
 import re
 import time
 
-import pytest
 
 from pool.condor_config import CONDOR_PORT, LOCAL_DIR
 from pool.password import scramble
