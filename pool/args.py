@@ -13,6 +13,11 @@ HTCONDOR_IMAGE_TAG = "24.0.15-el9"
 DRAIN_MARGIN_SECONDS = 30
 MIN_WORKER_GRACE_SECONDS = 2 * DRAIN_MARGIN_SECONDS
 
+# How the schedd's volume may be attached. ReadWriteOncePod (the default) lets one pod at a
+# time mount it, so a replacement schedd starts only once the old one is gone, whatever
+# deleted it; ReadWriteOnce is for storage drivers without it (one node at a time only).
+SPOOL_ACCESS_MODES = ("ReadWriteOncePod", "ReadWriteOnce")
+
 # Roles as stack config and HTCondorPoolArgs spell them, in creation order.
 ROLES = ("centralManager", "schedd", "worker")
 
@@ -58,6 +63,11 @@ class HTCondorPoolArgs:
     # Changing it draws a new pool password (a keeper of the RandomPassword): every pod
     # rolls onto the new Secret.
     password_version: str = "1"
+    # The schedd's PersistentVolumeClaim (its SPOOL, i.e. the job queue, and the submitters'
+    # home directories): size, storage class (None: the cluster's default) and access mode.
+    schedd_spool_size: str = "10Gi"
+    schedd_storage_class: str | None = None
+    schedd_spool_access_mode: str = "ReadWriteOncePod"
 
     def __post_init__(self) -> None:
         validation.dns1123_label("namespace", self.namespace)
@@ -66,6 +76,10 @@ class HTCondorPoolArgs:
         validation.password_version("password_version", self.password_version)
         validation.grace_period("worker_grace_period_seconds", self.worker_grace_period_seconds,
                                 MIN_WORKER_GRACE_SECONDS)
+        validation.quantity("schedd_spool_size", self.schedd_spool_size, Decimal(2**20), "bytes")
+        if self.schedd_storage_class is not None:
+            validation.dns1123_subdomain("schedd_storage_class", self.schedd_storage_class)
+        validation.one_of("schedd_spool_access_mode", self.schedd_spool_access_mode, SPOOL_ACCESS_MODES)
         for name in ("central_manager", "schedd", "worker"):
             getattr(self, name).validate(name)
 

@@ -26,7 +26,8 @@ def _sha256(text: str) -> str:
 
 class HTCondorPool(pulumi.ComponentResource):
     """A pool password in a Secret, the generated HTCondor configuration in a ConfigMap, a
-    central-manager Service, and central-manager, schedd and worker Deployments. The schedd
+    central-manager Service, a PersistentVolumeClaim for the schedd's queue, and
+    central-manager, schedd and worker Deployments. The schedd
     and workers are created once the central manager is Available, i.e. its collector
     answers (the walkthrough's order)."""
 
@@ -76,7 +77,12 @@ class HTCondorPool(pulumi.ComponentResource):
         # the Deployments' specs readable in previews.
         password_checksum = pulumi.Output.unsecret(password.result.apply(_sha256))
 
-        def deployment(role: str, replicas: int, depends_on: list) -> k8s.apps.v1.Deployment:
+        spool = k8s.core.v1.PersistentVolumeClaim(
+            manifests.spool_claim_name(name), opts=child, **manifests.schedd_spool_claim(
+                name, namespace, args.schedd_spool_size, args.schedd_storage_class,
+                args.schedd_spool_access_mode))
+
+        def deployment(role: str, replicas: int, depends_on: list, **extra) -> k8s.apps.v1.Deployment:
             mounted = "".join(files[key] for key in manifests.role_config_keys(role))
             checksums = {manifests.CHECKSUM_CONFIG: _sha256(mounted),
                          manifests.CHECKSUM_PASSWORD: password_checksum}
@@ -85,10 +91,10 @@ class HTCondorPool(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
                 **manifests.deployment(name, namespace, role, args.role(role), replicas,
                                        config.metadata.name, secret.metadata.name, checksums,
-                                       args.worker_grace_period_seconds))
+                                       args.worker_grace_period_seconds, **extra))
 
         central_manager = deployment("centralManager", 1, [config, secret, service])
-        schedd = deployment("schedd", 1, [central_manager])
+        schedd = deployment("schedd", 1, [central_manager, spool], spool_claim=spool.metadata.name)
         worker = deployment("worker", args.workers, [central_manager])
 
         self.namespace = namespace

@@ -12,6 +12,10 @@ SNIPPET_DIR = f"{CONFIG_DIR}/config.d"
 PASSWORD_DIR = "/etc/htcondor-pool-password"
 PASSWORD_FILE = f"{PASSWORD_DIR}/POOL"
 LOCAL_DIR = "/var/lib/htcondor-pool"
+# The schedd's SPOOL (its job queue and history) and the submitters' home directories (their
+# jobs' input and output files) live on the schedd's PersistentVolumeClaim instead.
+SPOOL_DIR = f"{LOCAL_DIR}/spool"
+SUBMIT_HOME_DIR = "/home"
 CONDOR_PORT = 9618
 
 # Environment variables the worker's pod sets from its own resource limits (downward API).
@@ -61,10 +65,11 @@ COLLECTOR_NAME = {pool_name}
 # One UID and trust domain for every pod; by default each would be its own host name.
 UID_DOMAIN = {uid_domain}
 TRUST_DOMAIN = $(UID_DOMAIN)
-# HTCondor's state lives in the pod's emptyDir, not in the image.
+# HTCondor's state lives in the pod's emptyDir, not in the image; the schedd's SPOOL is
+# its PersistentVolumeClaim, mounted over this path.
 LOCAL_DIR = {LOCAL_DIR}
 LOG = $(LOCAL_DIR)/log
-SPOOL = $(LOCAL_DIR)/spool
+SPOOL = {SPOOL_DIR}
 EXECUTE = $(LOCAL_DIR)/execute
 LOCK = $(LOCAL_DIR)/lock
 RUN = $(LOCAL_DIR)/run

@@ -8,7 +8,7 @@ tests validate them against the Kubernetes OpenAPI schema and the pod emulator r
 from .args import RoleSpec
 from .condor_config import (
     CONDOR_CONFIG, CONDOR_PORT, CONFIG_DIR, CPUS_ENV, LOCAL_DIR, MEMORY_MB_ENV, PASSWORD_DIR,
-    SHARED_SNIPPETS, role_snippet_name,
+    SHARED_SNIPPETS, SPOOL_DIR, SUBMIT_HOME_DIR, role_snippet_name,
 )
 
 # Kubernetes component names (labels, object-name suffixes) of the config roles.
@@ -83,6 +83,24 @@ def config_map(instance: str, namespace_name, files: dict[str, str]) -> dict:
     }
 
 
+def spool_claim_name(instance: str) -> str:
+    return f"{instance}-schedd-spool"
+
+
+def schedd_spool_claim(instance: str, namespace_name, size: str, storage_class: str | None,
+                       access_mode: str) -> dict:
+    """The schedd's volume: its SPOOL and the submitters' home directories (subPaths
+    `spool` and `home`), so the queue and the jobs' files outlive the schedd pod."""
+    spec = {"accessModes": [access_mode], "resources": {"requests": {"storage": size}}}
+    if storage_class is not None:
+        spec["storageClassName"] = storage_class
+    return {
+        "metadata": {"name": spool_claim_name(instance), "namespace": namespace_name,
+                     "labels": labels(instance, "schedd")},
+        "spec": spec,
+    }
+
+
 def role_config_keys(role: str) -> list[str]:
     """The ConfigMap keys a role's pods mount."""
     scripts = [ENTRYPOINT, PRESTOP_DRAIN] if role == "worker" else [ENTRYPOINT]
@@ -106,8 +124,14 @@ def _probe(role: str, period: int, failures: int) -> dict:
             "timeoutSeconds": 10, "failureThreshold": failures}
 
 
+HOME_DIR_ENV = "HTCONDOR_POOL_HOME_DIR"
+
+
 def _env(role: str) -> list[dict]:
     env = [{"name": "CONDOR_CONFIG", "value": CONDOR_CONFIG}]
+    if role == "schedd":
+        # The entrypoint creates the submitters' home directories on the schedd's volume.
+        env.append({"name": HOME_DIR_ENV, "value": SUBMIT_HOME_DIR})
     if role == "worker":
         # The slot advertises the container's own limits; Kubernetes rounds CPUs up.
         env += [
@@ -120,9 +144,13 @@ def _env(role: str) -> list[dict]:
 
 
 def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replicas: int,
-               config_map_name, secret_name, checksums: dict, worker_grace_seconds: int) -> dict:
+               config_map_name, secret_name, checksums: dict, worker_grace_seconds: int,
+               spool_claim=None) -> dict:
     """A role's Deployment. `checksums` become pod-template annotations: a change of config
-    or password changes the template, which rolls the pods."""
+    or password changes the template, which rolls the pods. The schedd's needs the name
+    of its volume's claim, `spool_claim`."""
+    if (role == "schedd") != (spool_claim is not None):
+        raise ValueError("the schedd, and only the schedd, mounts a spool claim")
     name = object_name(instance, role)
     resources = {"cpu": spec.cpu, "memory": spec.memory}
     items = [{"key": key, "path": key if key == "condor_config" or key in SCRIPTS else f"config.d/{key}"}
@@ -162,11 +190,19 @@ def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replica
             {"name": "local", "emptyDir": {}},
         ],
     }
+    if spool_claim is not None:
+        # After the emptyDir: SPOOL is mounted inside LOCAL_DIR.
+        pod["containers"][0]["volumeMounts"] += [
+            {"name": "spool", "mountPath": SPOOL_DIR, "subPath": "spool"},
+            {"name": "spool", "mountPath": SUBMIT_HOME_DIR, "subPath": "home"},
+        ]
+        pod["volumes"].append({"name": "spool", "persistentVolumeClaim": {"claimName": spool_claim}})
     return {
         "metadata": {"name": name, "namespace": namespace_name, "labels": labels(instance, role)},
         "spec": {
             "replicas": replicas,
-            # One collector, one schedd at a time: never two side by side during a rollout.
+            # One collector, one schedd at a time: never two side by side during a rollout
+            # (and the schedd's ReadWriteOncePod volume admits one pod at a time anyway).
             "strategy": {"type": "RollingUpdate"} if role == "worker" else {"type": "Recreate"},
             "selector": {"matchLabels": selector(instance, role)},
             "template": {

@@ -6,11 +6,14 @@ a unit test keeps the two in step.
 """
 
 import json
+from decimal import Decimal
 
 import pulumi
 
 from . import validation
-from .args import DEFAULT_ROLE_SPECS, MIN_WORKER_GRACE_SECONDS, ROLES, HTCondorPoolArgs, RoleSpec
+from .args import (
+    DEFAULT_ROLE_SPECS, MIN_WORKER_GRACE_SECONDS, ROLES, SPOOL_ACCESS_MODES, HTCondorPoolArgs, RoleSpec,
+)
 from .errors import PoolConfigError
 
 PROJECT = "htcondor-pool"
@@ -19,7 +22,8 @@ DEFAULT_NAME = "htcondor"
 # Every key this program reads, so a typo ("worker" for "workers") fails loudly instead of
 # being ignored.
 KEYS = ("name", "namespace", "createNamespace", "workers", "poolName", "images", "resources",
-        "workerGracePeriodSeconds", "passwordVersion")
+        "workerGracePeriodSeconds", "passwordVersion", "scheddSpoolSize", "scheddStorageClass",
+        "scheddSpoolAccessMode")
 
 
 def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPoolArgs]:
@@ -40,6 +44,14 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
         _integer(key("workerGracePeriodSeconds"), config.get("workerGracePeriodSeconds"),
                  defaults.worker_grace_period_seconds, f"a whole number of seconds from {MIN_WORKER_GRACE_SECONDS} to 86400"),
         MIN_WORKER_GRACE_SECONDS)
+    spool_size = validation.quantity(key("scheddSpoolSize"), config.get("scheddSpoolSize") or defaults.schedd_spool_size,
+                                     Decimal(2**20), "bytes")
+    storage_class = config.get("scheddStorageClass") or defaults.schedd_storage_class
+    if storage_class is not None:
+        validation.dns1123_subdomain(key("scheddStorageClass"), storage_class)
+    access_mode = validation.one_of(key("scheddSpoolAccessMode"),
+                                    config.get("scheddSpoolAccessMode") or defaults.schedd_spool_access_mode,
+                                    SPOOL_ACCESS_MODES)
 
     images = validation.known_keys(key("images"), _object(key("images"), config.get("images")), ROLES)
     resources = validation.known_keys(key("resources"), _object(key("resources"), config.get("resources")), ROLES)
@@ -59,7 +71,8 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
         namespace=namespace, create_namespace=create_namespace, workers=workers,
         pool_name=pool_name, central_manager=specs["centralManager"],
         schedd=specs["schedd"], worker=specs["worker"], worker_grace_period_seconds=worker_grace,
-        password_version=password_version,
+        password_version=password_version, schedd_spool_size=spool_size,
+        schedd_storage_class=storage_class, schedd_spool_access_mode=access_mode,
     )
 
 

@@ -25,6 +25,22 @@ def dns1123_label(key: str, value: object, max_length: int = 63) -> str:
     return value
 
 
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def dns1123_subdomain(key: str, value: object) -> str:
+    if not isinstance(value, str) or len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
+        raise PoolConfigError(key, value, "a DNS-1123 subdomain: at most 253 lowercase letters, "
+                                          "digits, '-' and '.' (e.g. standard-rwo)")
+    return value
+
+
+def one_of(key: str, value: object, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise PoolConfigError(key, value, f"one of {', '.join(allowed)}")
+    return value  # type: ignore[return-value]
+
+
 def worker_count(key: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise PoolConfigError(key, value, "a whole number >= 0")

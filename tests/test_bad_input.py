@@ -13,6 +13,12 @@ CASES = [
      "expected a whole number of seconds from 60 to 86400"),
     ({"workerGracePeriodSeconds": "10m"}, "htcondor-pool:workerGracePeriodSeconds: '10m' is not allowed; "
      "expected a whole number of seconds from 60 to 86400"),
+    ({"scheddSpoolSize": "lots"}, "htcondor-pool:scheddSpoolSize: 'lots' is not allowed; "
+     "expected a Kubernetes quantity of at least 1048576 bytes"),
+    ({"scheddStorageClass": "Fast SSD"}, "htcondor-pool:scheddStorageClass: 'Fast SSD' is not allowed; "
+     "expected a DNS-1123 subdomain"),
+    ({"scheddSpoolAccessMode": "ReadWriteMany"}, "htcondor-pool:scheddSpoolAccessMode: 'ReadWriteMany' is not "
+     "allowed; expected one of ReadWriteOncePod, ReadWriteOnce"),
     ({"workers": "-1"}, "htcondor-pool:workers: -1 is not allowed; expected a whole number >= 0"),
     ({"workers": "two"}, "htcondor-pool:workers: 'two' is not allowed; expected a whole number >= 0"),
     ({"workers": "1.5"}, "htcondor-pool:workers: '1.5' is not allowed; expected a whole number >= 0"),
@@ -57,6 +63,7 @@ def test_bad_config_fails_before_anything_is_registered(config, message):
     {"resources": '{"worker": {"cpu": 4, "memory": "16Gi"}, "schedd": {"cpu": "250m"}}'},
     {"images": '{"worker": "registry.example.org:5000/site/execute@sha256:' + "a" * 64 + '"}'},
     {"name": "pool-a", "poolName": "CHTC test pool"},
+    {"scheddSpoolSize": "500Gi", "scheddStorageClass": "fast.ssd-1", "scheddSpoolAccessMode": "ReadWriteOnce"},
 ])
 def test_good_config_is_accepted(config):
     assert render(config).resources

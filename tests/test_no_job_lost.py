@@ -1,6 +1,8 @@
 """No job lost (issue 4), on real HTCondor in the emulator: workers that leave drain first,
-and a central-manager outage neither stops running jobs nor loses queued ones."""
+a central-manager outage neither stops running jobs nor loses queued ones, and the schedd's
+queue and its jobs' files outlive the schedd's pod."""
 
+import re
 import time
 
 import pytest
@@ -35,8 +37,9 @@ queue {count}
 
 @pytest.fixture(scope="module")
 def pool():
+    # 4 CPUs a worker: 8 one-CPU jobs run at once (the emulator does not enforce the limit).
     rendered = render({"workers": "2", "workerGracePeriodSeconds": str(GRACE),
-                       "resources": '{"worker": {"cpu": "1", "memory": "1Gi"}}'})
+                       "resources": '{"worker": {"cpu": "4", "memory": "1Gi"}}'})
     cluster = start_cluster("njl")
     try:
         cluster.apply_rendered(rendered)
@@ -135,3 +138,32 @@ def test_a_central_manager_outage_keeps_running_jobs_and_queues_new_ones(pool):
     assert queue_is_empty(schedd, queued)
     REPORTS.append(f"central-manager outage: the running job finished without it; the 3 jobs "
                    f"queued meanwhile completed {time.monotonic() - outage_over:.1f}s after it came back")
+
+
+def test_the_queue_running_jobs_and_their_files_survive_the_schedd_pod(pool):
+    pool.scale(WORKER, 2)
+    pool.wait_available(WORKER, 60)
+    wait_slots(pool)
+    old = the(pool, SCHEDD)
+    job = submit(old, "spooled", SLEEPER, sleeper_submit(30, count=10, tag="spooled"))
+    wait_running(old, job, count=8)  # and 2 idle: the slots hold 8
+    deleted = time.monotonic()
+    pool.delete_pod(old.name)  # `kubectl delete pod`: SIGTERM, and a replacement at once
+    new = wait_until(lambda: next((p for p in pool.pods_of(SCHEDD) if p.ready), None), 180, 0.5,
+                     "a replacement schedd to be ready")
+    replaced = time.monotonic() - deleted
+    assert new.name != old.name
+    # ReadWriteOncePod: the replacement started only once the old pod had terminated.
+    events = [text for _, text in pool.events]
+    assert any(e.startswith(f"pod {new.name} pending: htcondor-schedd-spool in use") for e in events), events
+    assert events.index(f"pod {old.name} terminated") < events.index(f"pod {new.name} started ({new.ip})")
+
+    rows = wait_completed(new, job, 10, timeout=300)
+    assert sorted(int(r[0]) for r in rows) == list(range(10))
+    assert all((status, code) == ("4", "0") for _, status, code, _, _ in rows), rows
+    for proc in range(10):
+        assert re.fullmatch(r"slept 30s on htcondor-worker-\S+\n", output(new, f"spooled.out.{proc}"))
+    assert queue_is_empty(new, job)
+    reconnected = sum(starts == "1" for *_, starts in rows)
+    REPORTS.append(f"schedd pod deleted with 8 of 10 jobs running: its replacement was ready "
+                   f"{replaced:.1f}s later; all 10 completed, {reconnected} without a restart")

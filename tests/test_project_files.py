@@ -30,7 +30,10 @@ def test_declared_defaults_are_the_codes_defaults():
     code = {"name": DEFAULT_NAME, "namespace": defaults.namespace, "createNamespace": defaults.create_namespace,
             "workers": defaults.workers, "poolName": defaults.pool_name,
             "workerGracePeriodSeconds": defaults.worker_grace_period_seconds,
-            "passwordVersion": defaults.password_version}
+            "passwordVersion": defaults.password_version, "scheddSpoolSize": defaults.schedd_spool_size,
+            # Unset (None) in code; an empty string in Pulumi.yaml, which the loader reads as unset.
+            "scheddStorageClass": defaults.schedd_storage_class or "",
+            "scheddSpoolAccessMode": defaults.schedd_spool_access_mode}
     assert {k: v["default"] for k, v in PROJECT["config"].items()} == code
     # And a stack with no config at all renders exactly those.
     rendered = render(stack=None)

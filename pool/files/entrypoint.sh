@@ -18,6 +18,23 @@ for knob in LOG SPOOL EXECUTE LOCK RUN; do
     chmod 0755 "$dir"
 done
 
+# The schedd's submitters keep their files on its volume, mounted empty over their home
+# directories' parent (HTCONDOR_POOL_HOME_DIR): give each of the image's users whose home
+# lies there that directory, once; later pods find it, with its files, on the volume.
+if [ -n "${HTCONDOR_POOL_HOME_DIR:-}" ]; then
+    while IFS=: read -r user _ uid gid _ home _; do
+        case "$home" in
+            "$HTCONDOR_POOL_HOME_DIR"/*)
+                if [ ! -d "$home" ]; then
+                    mkdir -p "$home"
+                    chown "$uid:$gid" "$home"
+                    chmod 0700 "$home"
+                    echo "entrypoint: created $home for $user on the schedd's volume"
+                fi ;;
+        esac
+    done < /etc/passwd
+fi
+
 # Daemons die if they cannot raise their file-descriptor limit to what they ask for: where
 # a daemon asks for more than the container's hard limit, lower its request to that limit.
 hard_nofile=$(ulimit -Hn)

@@ -27,6 +27,7 @@ class Cluster:
         self.secrets: dict[str, dict] = {}
         self.services: dict[str, dict] = {}
         self.deployments: dict[str, dict] = {}
+        self.claims: dict[str, dict] = {}
         self.volume_dirs: dict[str, Path] = {}
         self.pods: dict[str, Pod] = {}
         self.gone: list[Pod] = []  # deleted pods, kept for their logs until teardown
@@ -84,6 +85,8 @@ class Cluster:
         elif kind == "Secret":
             self.secrets[name] = manifest
         elif kind == "PersistentVolumeClaim":
+            # A claim is bound at once to a directory that outlives every pod using it.
+            self.claims[name] = manifest
             self.volume_dirs.setdefault(name, self._new_volume(name))
         elif kind == "Service":
             self.services[name] = manifest
@@ -137,12 +140,43 @@ class Cluster:
                   "app.kubernetes.io/component", name), template=template,
                   directory=self.workdir / "pods" / name, rootfs=self.rootfs, netns=netns,
                   ip=address, labels=labels, on_change=self._pod_changed, on_event=self.event)
+        with self.lock:
+            self.pods[name] = pod
+            busy = self._claims_in_use(pod)
+            pod.admitted = not busy
+        if not busy:
+            self._start(pod)
+            return pod
+        # As the scheduler does with a ReadWriteOncePod claim: the pod stays Pending until
+        # the pod holding the volume is gone (terminated, not just deleted).
+        self.event(f"pod {name} pending: {', '.join(busy)} in use by another pod (ReadWriteOncePod)")
+
+        def start_when_free():
+            try:
+                wait_until(lambda: pod.deleting or not self._claims_in_use(pod), 600, 0.1,
+                           f"the volumes of pending pod {name}")
+                with self.lock:
+                    if pod.deleting:
+                        return
+                    pod.admitted = True
+                self._start(pod)
+            except Exception as exc:  # noqa: BLE001 - reported in the event timeline
+                self.event(f"pod {name} failed to start: {exc!r}")
+        threading.Thread(target=start_when_free, name=f"pending-{name}", daemon=True).start()
+        return pod
+
+    def _start(self, pod: Pod) -> None:
         pod.prepare(self.config_maps, self.secrets, self.volume_dirs, self.service_names())
-        self.pods[name] = pod
         pod.start_container()
         pod.supervise()
-        self.event(f"pod {name} started ({address})")
-        return pod
+        self.event(f"pod {pod.name} started ({pod.ip})")
+
+    def _claims_in_use(self, pod: Pod) -> list[str]:
+        """`pod`'s ReadWriteOncePod claims that another pod, terminating ones included, holds."""
+        exclusive = [c for c in pod.claims()
+                     if "ReadWriteOncePod" in self.claims.get(c, {}).get("spec", {}).get("accessModes", [])]
+        return [c for c in exclusive for other in list(self.pods.values())
+                if other is not pod and other.admitted and c in other.claims()]
 
     def run_host(self, name: str, files: dict[str, str], command: list[str],
                  env: dict[str, str] | None = None) -> Pod:

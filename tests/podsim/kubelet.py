@@ -120,6 +120,7 @@ class Pod:
     pid1: int | None = None
     process: subprocess.Popen | None = None
     deleting: bool = False
+    admitted: bool = False  # past the scheduler: may use its volumes (else Pending)
     env: dict = field(default_factory=dict)
     on_change: object = None  # called with the pod when its readiness changes
     on_event: object = None  # called with a line for the cluster's event timeline
@@ -150,9 +151,11 @@ class Pod:
             else:
                 raise NotImplementedError(f"volume {volume}")
             volume["_source"] = str(path)
-        by_name = {v["name"]: v["_source"] for v in spec.get("volumes", [])}
         for m in self.container.get("volumeMounts", []):
-            mounts.append({"source": by_name[m["name"]], "target": m["mountPath"],
+            source = self.mount_source(m)
+            if "subPath" in m:
+                source.mkdir(parents=True, exist_ok=True)  # as the kubelet does
+            mounts.append({"source": str(source), "target": m["mountPath"],
                            "read_only": m.get("readOnly", False)})
         (self.directory / "hosts").write_text(hosts_file(self.name, self.ip, service_names))
         (self.directory / "resolv.conf").write_text(
@@ -332,12 +335,20 @@ class Pod:
                 return fields
         raise KeyError(f"no user {user!r} in the pod's /etc/passwd")
 
+    def mount_source(self, mount: dict) -> Path:
+        """The host path a volume mount shows: its volume's directory, or a subPath in it."""
+        (volume,) = [v for v in self.template["spec"]["volumes"] if v["name"] == mount["name"]]
+        return Path(volume["_source"]) / mount.get("subPath", "")
+
+    def claims(self) -> list[str]:
+        return [v["persistentVolumeClaim"]["claimName"] for v in self.template["spec"].get("volumes", [])
+                if "persistentVolumeClaim" in v]
+
     def local_dir(self, mount_path: str) -> Path:
         """The host directory behind one of the container's volume mounts."""
         for m in self.container.get("volumeMounts", []):
             if m["mountPath"] == mount_path:
-                (volume,) = [v for v in self.template["spec"]["volumes"] if v["name"] == m["name"]]
-                return Path(volume["_source"])
+                return self.mount_source(m)
         raise KeyError(mount_path)
 
     def tail(self, relative: str, lines: int = 40) -> str:
