@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from . import validation
+from .errors import PoolConfigError
 
 # The official HTCondor images, one per role, pinned to one LTS release.
 HTCONDOR_IMAGE_TAG = "24.0.15-el9"
@@ -68,6 +69,10 @@ class HTCondorPoolArgs:
     schedd_spool_size: str = "10Gi"
     schedd_storage_class: str | None = None
     schedd_spool_access_mode: str = "ReadWriteOncePod"
+    # A NetworkPolicy: only this pool's pods, and hosts in these CIDRs (outside submit hosts
+    # or workers), reach HTCondor's port on the pool's pods. False: no policy at all.
+    network_policy: bool = True
+    allowed_cidrs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         validation.dns1123_label("namespace", self.namespace)
@@ -80,6 +85,11 @@ class HTCondorPoolArgs:
         if self.schedd_storage_class is not None:
             validation.dns1123_subdomain("schedd_storage_class", self.schedd_storage_class)
         validation.one_of("schedd_spool_access_mode", self.schedd_spool_access_mode, SPOOL_ACCESS_MODES)
+        for index, cidr in enumerate(self.allowed_cidrs):
+            validation.cidr(f"allowed_cidrs[{index}]", cidr)
+        if self.allowed_cidrs and not self.network_policy:
+            raise PoolConfigError("allowed_cidrs", list(self.allowed_cidrs),
+                                  "empty while network_policy is false (there is no policy to open)")
         for name in ("central_manager", "schedd", "worker"):
             getattr(self, name).validate(name)
 

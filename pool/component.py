@@ -26,8 +26,8 @@ def _sha256(text: str) -> str:
 
 class HTCondorPool(pulumi.ComponentResource):
     """A pool password in a Secret, the generated HTCondor configuration in a ConfigMap, a
-    central-manager Service, a PersistentVolumeClaim for the schedd's queue, and
-    central-manager, schedd and worker Deployments. The schedd
+    central-manager Service, a NetworkPolicy, a PersistentVolumeClaim for the schedd's
+    queue, and central-manager, schedd and worker Deployments. The schedd
     and workers are created once the central manager is Available, i.e. its collector
     answers (the walkthrough's order)."""
 
@@ -72,6 +72,10 @@ class HTCondorPool(pulumi.ComponentResource):
                                        **manifests.config_map(name, namespace, files))
         service = k8s.core.v1.Service(f"{name}-central-manager", opts=child,
                                       **manifests.central_manager_service(name, namespace))
+        # Before any pod, so that no pod is ever reachable from outside the pool.
+        policy = [k8s.networking.v1.NetworkPolicy(
+            f"{name}-ingress", opts=child,
+            **manifests.network_policy(name, namespace, args.allowed_cidrs))] if args.network_policy else []
 
         # A hash of a 240-bit random password reveals nothing, and as a plain value it keeps
         # the Deployments' specs readable in previews.
@@ -93,7 +97,7 @@ class HTCondorPool(pulumi.ComponentResource):
                                        config.metadata.name, secret.metadata.name, checksums,
                                        args.worker_grace_period_seconds, **extra))
 
-        central_manager = deployment("centralManager", 1, [config, secret, service])
+        central_manager = deployment("centralManager", 1, [config, secret, service, *policy])
         schedd = deployment("schedd", 1, [central_manager, spool], spool_claim=spool.metadata.name)
         worker = deployment("worker", args.workers, [central_manager])
 

@@ -6,6 +6,7 @@ tests validate them against the Kubernetes OpenAPI schema and the pod emulator r
 """
 
 from .args import RoleSpec
+from .security import POD_SECURITY_CONTEXT, WRITABLE_SCRATCH, container_security_context
 from .condor_config import (
     CONDOR_CONFIG, CONDOR_PORT, CONFIG_DIR, CPUS_ENV, LOCAL_DIR, MEMORY_MB_ENV, PASSWORD_DIR,
     SHARED_SNIPPETS, SPOOL_DIR, SUBMIT_HOME_DIR, role_snippet_name,
@@ -80,6 +81,28 @@ def config_map(instance: str, namespace_name, files: dict[str, str]) -> dict:
         "metadata": {"name": f"{instance}-config", "namespace": namespace_name,
                      "labels": labels(instance)},
         "data": dict(files),
+    }
+
+
+def pool_selector(instance: str) -> dict:
+    """Every pod of this pool, whatever its role."""
+    keys = ("app.kubernetes.io/name", "app.kubernetes.io/instance")
+    return {k: v for k, v in labels(instance).items() if k in keys}
+
+
+def network_policy(instance: str, namespace_name, allowed_cidrs: tuple[str, ...]) -> dict:
+    """Ingress to the pool's pods: HTCondor's port, from the pool's own pods and from the
+    allowed CIDRs (outside submit hosts or workers). Nothing else reaches them, no other
+    port either (exec probes do not use the network). Egress stays open: jobs may need it."""
+    sources = [{"podSelector": {"matchLabels": pool_selector(instance)}}]
+    sources += [{"ipBlock": {"cidr": cidr}} for cidr in allowed_cidrs]
+    return {
+        "metadata": {"name": f"{instance}-ingress", "namespace": namespace_name, "labels": labels(instance)},
+        "spec": {
+            "podSelector": {"matchLabels": pool_selector(instance)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": CONDOR_PORT}]}],
+        },
     }
 
 
@@ -164,13 +187,16 @@ def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replica
         container_extra["lifecycle"] = {"preStop": {"exec": {
             "command": ["/bin/sh", f"{CONFIG_DIR}/{PRESTOP_DRAIN}"]}}}
     pod = {
+        # Pods never talk to the Kubernetes API: no token to steal.
         "automountServiceAccountToken": False,
+        "securityContext": dict(POD_SECURITY_CONTEXT),
         "terminationGracePeriodSeconds": worker_grace_seconds if role == "worker" else DEFAULT_GRACE_SECONDS,
         "enableServiceLinks": False,
         "containers": [{
             "name": CONTAINER,
             "image": spec.image,
             "command": ["/bin/sh", f"{CONFIG_DIR}/{ENTRYPOINT}"],
+            "securityContext": container_security_context(role),
             "env": _env(role),
             "ports": [{"name": "condor", "containerPort": CONDOR_PORT, "protocol": "TCP"}],
             "resources": {"requests": dict(resources), "limits": dict(resources)},
@@ -181,6 +207,7 @@ def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replica
                 {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
                 {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True},
                 {"name": "local", "mountPath": LOCAL_DIR},
+                *({"name": name, "mountPath": path} for name, path in WRITABLE_SCRATCH.items()),
             ],
         }],
         "volumes": [
@@ -188,6 +215,7 @@ def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replica
             # 0400 and owned by root: HTCondor refuses a password file others can read.
             {"name": "password", "secret": {"secretName": secret_name, "defaultMode": 0o400}},
             {"name": "local", "emptyDir": {}},
+            *({"name": name, "emptyDir": {}} for name in WRITABLE_SCRATCH),
         ],
     }
     if spool_claim is not None:

@@ -23,7 +23,7 @@ DEFAULT_NAME = "htcondor"
 # being ignored.
 KEYS = ("name", "namespace", "createNamespace", "workers", "poolName", "images", "resources",
         "workerGracePeriodSeconds", "passwordVersion", "scheddSpoolSize", "scheddStorageClass",
-        "scheddSpoolAccessMode")
+        "scheddSpoolAccessMode", "networkPolicy", "allowedCidrs")
 
 
 def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPoolArgs]:
@@ -52,6 +52,16 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
     access_mode = validation.one_of(key("scheddSpoolAccessMode"),
                                     config.get("scheddSpoolAccessMode") or defaults.schedd_spool_access_mode,
                                     SPOOL_ACCESS_MODES)
+    network_policy = _boolean(key("networkPolicy"), config.get("networkPolicy"), defaults.network_policy)
+    list_of_cidrs = 'a list of CIDRs, e.g. ["192.0.2.0/24"]'
+    cidrs = _object(key("allowedCidrs"), config.get("allowedCidrs"), default=[], allowed=list_of_cidrs)
+    if not isinstance(cidrs, list):
+        raise PoolConfigError(key("allowedCidrs"), cidrs, list_of_cidrs)
+    for index, cidr in enumerate(cidrs):
+        validation.cidr(key(f"allowedCidrs[{index}]"), cidr)
+    if cidrs and not network_policy:
+        raise PoolConfigError(key("allowedCidrs"), cidrs, f"empty while {key('networkPolicy')} is false "
+                                                          "(there is no policy to open)")
 
     images = validation.known_keys(key("images"), _object(key("images"), config.get("images")), ROLES)
     resources = validation.known_keys(key("resources"), _object(key("resources"), config.get("resources")), ROLES)
@@ -73,6 +83,7 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
         schedd=specs["schedd"], worker=specs["worker"], worker_grace_period_seconds=worker_grace,
         password_version=password_version, schedd_spool_size=spool_size,
         schedd_storage_class=storage_class, schedd_spool_access_mode=access_mode,
+        network_policy=network_policy, allowed_cidrs=tuple(cidrs),
     )
 
 
@@ -107,10 +118,11 @@ def _boolean(key: str, raw: str | None, default: bool) -> bool:
     raise PoolConfigError(key, raw, "true or false")
 
 
-def _object(key: str, raw: str | None) -> object:
+def _object(key: str, raw: str | None, default: object = None,
+            allowed: str = "an object (set it with `pulumi config set --path`)") -> object:
     if raw is None:
-        return {}
+        return {} if default is None else default
     try:
         return json.loads(raw)
     except json.JSONDecodeError:
-        raise PoolConfigError(key, raw, "an object (set it with `pulumi config set --path`)") from None
+        raise PoolConfigError(key, raw, allowed) from None

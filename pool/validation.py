@@ -1,6 +1,7 @@
 """Checks on user input. Each takes the key to name in its error, so the stack-config
 loader names config keys and library callers name argument fields, with one rule each."""
 
+import ipaddress
 import re
 from decimal import Decimal
 
@@ -33,6 +34,15 @@ def dns1123_subdomain(key: str, value: object) -> str:
         raise PoolConfigError(key, value, "a DNS-1123 subdomain: at most 253 lowercase letters, "
                                           "digits, '-' and '.' (e.g. standard-rwo)")
     return value
+
+
+def cidr(key: str, value: object) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)  # type: ignore[arg-type]
+        return value  # type: ignore[return-value]
+    except (TypeError, ValueError):
+        raise PoolConfigError(key, value, "an IPv4 or IPv6 network in CIDR notation with no host "
+                                          "bits set (e.g. 192.0.2.0/24 or 198.51.100.7/32)") from None
 
 
 def one_of(key: str, value: object, allowed: tuple[str, ...]) -> str:

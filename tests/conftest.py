@@ -43,7 +43,9 @@ def start_cluster(name: str):
 @pytest.fixture(scope="module")
 def emulated_pool():
     """The program's rendered pool running in the emulator, torn down afterwards."""
-    rendered = render({"resources": '{"worker": {"cpu": "2", "memory": "1536Mi"}}'})
+    # Outside hosts (Cluster.run_host) live in 10.244.200.0/24 unless a test says otherwise.
+    rendered = render({"resources": '{"worker": {"cpu": "2", "memory": "1536Mi"}}',
+                       "allowedCidrs": '["10.244.200.0/24"]'})
     cluster = start_cluster("t")
     try:
         started = time.monotonic()

@@ -19,6 +19,14 @@ CASES = [
      "expected a DNS-1123 subdomain"),
     ({"scheddSpoolAccessMode": "ReadWriteMany"}, "htcondor-pool:scheddSpoolAccessMode: 'ReadWriteMany' is not "
      "allowed; expected one of ReadWriteOncePod, ReadWriteOnce"),
+    ({"allowedCidrs": '["10.0.0.1/8"]'}, "htcondor-pool:allowedCidrs[0]: '10.0.0.1/8' is not allowed; "
+     "expected an IPv4 or IPv6 network in CIDR notation with no host bits set"),
+    ({"allowedCidrs": '["192.0.2.0/24", "everywhere"]'}, "htcondor-pool:allowedCidrs[1]: 'everywhere' is not allowed"),
+    ({"allowedCidrs": "192.0.2.0/24"}, "htcondor-pool:allowedCidrs: '192.0.2.0/24' is not allowed; "
+     'expected a list of CIDRs, e.g. ["192.0.2.0/24"]'),
+    ({"networkPolicy": "false", "allowedCidrs": '["192.0.2.0/24"]'}, "htcondor-pool:allowedCidrs: "
+     "['192.0.2.0/24'] is not allowed; expected empty while htcondor-pool:networkPolicy is false"),
+    ({"networkPolicy": "off"}, "htcondor-pool:networkPolicy: 'off' is not allowed; expected true or false"),
     ({"workers": "-1"}, "htcondor-pool:workers: -1 is not allowed; expected a whole number >= 0"),
     ({"workers": "two"}, "htcondor-pool:workers: 'two' is not allowed; expected a whole number >= 0"),
     ({"workers": "1.5"}, "htcondor-pool:workers: '1.5' is not allowed; expected a whole number >= 0"),
@@ -63,6 +71,7 @@ def test_bad_config_fails_before_anything_is_registered(config, message):
     {"resources": '{"worker": {"cpu": 4, "memory": "16Gi"}, "schedd": {"cpu": "250m"}}'},
     {"images": '{"worker": "registry.example.org:5000/site/execute@sha256:' + "a" * 64 + '"}'},
     {"name": "pool-a", "poolName": "CHTC test pool"},
+    {"networkPolicy": "false"}, {"allowedCidrs": '["0.0.0.0/0"]'},
     {"scheddSpoolSize": "500Gi", "scheddStorageClass": "fast.ssd-1", "scheddSpoolAccessMode": "ReadWriteOnce"},
 ])
 def test_good_config_is_accepted(config):

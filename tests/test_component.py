@@ -21,7 +21,8 @@ def test_the_pool_is_one_component_that_parents_everything(dev):
     assert {r.type for r in children} == {
         "random:index/randomPassword:RandomPassword", "kubernetes:core/v1:Namespace",
         "kubernetes:core/v1:Secret", "kubernetes:core/v1:ConfigMap",
-        "kubernetes:core/v1:Service", "kubernetes:core/v1:PersistentVolumeClaim", DEPLOYMENT,
+        "kubernetes:core/v1:Service", "kubernetes:core/v1:PersistentVolumeClaim",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy", DEPLOYMENT,
     }
     assert all(r.parent == component.urn for r in children)
 

@@ -5,11 +5,12 @@ import json
 import re
 import time
 
-
 from pool.condor_config import CONDOR_PORT, LOCAL_DIR
 from pool.password import scramble
+from pool.security import ROLE_CAPABILITIES
 from tests.conftest import REPORTS
 from tests.podsim.kubelet import wait_until
+from tests.podsim.sandbox import CAPABILITIES
 from tests.render import render
 
 CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-worker"
@@ -83,6 +84,26 @@ def test_all_probes_pass_on_a_formed_pool(emulated_pool):
         container = pod.container
         for probe in ("readinessProbe", "livenessProbe"):
             assert pod.probe(container[probe]), f"{probe} of {pod.name}: {pod.probe_log[-1:]}"
+
+
+def test_every_daemon_runs_with_only_its_roles_privileges(emulated_pool):
+    """The formed pool runs confined as its pods' securityContexts say: HTCondor's processes
+    hold no capability outside the role's set, may gain none, and cannot write the image."""
+    wait_for_ads(emulated_pool, expected_ads(emulated_pool))
+    numbers = {name: number for number, name in enumerate(CAPABILITIES)}
+    for pod in emulated_pool.pods.values():
+        role = {"central-manager": "centralManager"}.get(pod.role, pod.role)
+        allowed = sum(1 << numbers[c] for c in ROLE_CAPABILITIES[role])
+        status = pod.exec(["sh", "-c", "for p in /proc/[0-9]*; do cat $p/status; done"]).stdout
+        processes = status.split("Name:")[1:]
+        assert any("condor_master" in p for p in processes), pod.name
+        for process in processes:
+            fields = dict(line.split(":", 1) for line in process.splitlines()[1:] if ":" in line)
+            for key in ("CapBnd", "CapPrm", "CapEff"):
+                assert int(fields[key], 16) & ~allowed == 0, (pod.name, process.split()[0], key)
+            assert fields["NoNewPrivs"].strip() == "1", (pod.name, process.split()[0])
+        written = pod.exec(["touch", "/usr/share/written-by-a-pod"])
+        assert "Read-only file system" in written.stderr, (pod.name, written)
 
 
 def test_scaling_to_two_workers_adds_a_second_slot(emulated_pool):
@@ -245,3 +266,25 @@ def test_unauthenticated_outsiders_can_neither_advertise_nor_submit(emulated_poo
     assert submit.returncode != 0 and "Failed to authenticate" in submit.stdout + submit.stderr, submit
     refused(schedd, "SchedLog", host.ip)
     assert "0 jobs" in schedd.exec(["condor_q", "-allusers", "-totals"]).stdout
+
+
+def reaches(pod, address: str) -> bool:
+    """Whether `pod` opens a TCP connection to HTCondor's port at `address` within 3 s."""
+    result = pod.exec(["timeout", "3", "bash", "-c", f"exec 3<>/dev/tcp/{address}/{CONDOR_PORT}"])
+    return result.returncode == 0
+
+
+def test_the_network_policy_lets_only_the_pool_and_allowed_networks_in(emulated_pool):
+    cm, schedd = the(emulated_pool, CM), the(emulated_pool, SCHEDD)
+    worker = emulated_pool.pods_of(WORKER)[0]
+    service = emulated_pool.network.services[CM].vip
+    pool_addresses = [cm.ip, service, schedd.ip, worker.ip]
+    neighbour = emulated_pool.run_host("neighbour", {}, ["sleep", "1000000"])  # 10.244.200.0/24: allowed
+    stranger = emulated_pool.run_host("stranger", {}, ["sleep", "1000000"], subnet=201)
+    assert all(reaches(worker, a) for a in (cm.ip, service, schedd.ip))
+    assert all(reaches(schedd, a) for a in (cm.ip, service, worker.ip))
+    assert all(reaches(neighbour, a) for a in pool_addresses)
+    assert not any(reaches(stranger, a) for a in pool_addresses)
+    # Only HTCondor's port: the neighbour is let in to 9618, not to anything else.
+    other_port = neighbour.exec(["timeout", "3", "bash", "-c", f"exec 3<>/dev/tcp/{schedd.ip}/22"])
+    assert other_port.returncode == 124, other_port  # dropped, not refused

@@ -106,3 +106,25 @@ def test_descriptor_limits_are_left_alone_when_they_fit(fake_condor):
     # Requests below the limit (a hard limit can only be lowered here, not raised).
     env = master_env(state, script, {**env, "COLLECTOR_FDS": "1000", "OTHER_FDS": "2000"}, hard_nofile=2048)
     assert not [k for k in env if k.endswith("_MAX_FILE_DESCRIPTORS")]
+
+
+def test_a_restart_leaves_directories_that_are_already_set_up_alone(fake_condor):
+    """The emptyDir outlives a container restart and the schedd's SPOOL outlives its pod: their
+    directories are already the condor user's, and the confined root (no CAP_FOWNER) may not
+    change their mode. The entrypoint must leave them be and start HTCondor."""
+    state, script, env = fake_condor
+    nobody = 65534
+    for knob in ("LOG", "SPOOL", "EXECUTE", "LOCK", "RUN"):
+        directory = state / "local" / knob
+        directory.mkdir(parents=True)
+        directory.chmod(0o700)
+        os.chown(directory, nobody, nobody)
+    shell = subprocess.Popen(["/bin/sh", str(script)], env=env)
+    try:
+        assert wait_for(lambda: (state / "master.started").exists()), "master never started"
+        for knob in ("LOG", "SPOOL", "EXECUTE", "LOCK", "RUN"):
+            info = (state / "local" / knob).stat()
+            assert (info.st_uid, info.st_mode & 0o777) == (nobody, 0o700), knob
+    finally:
+        shell.kill()
+        shell.wait()

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from pool.condor_config import PASSWORD_FILE
+from pool.password import scramble
 from tests.conftest import REPORTS, start_cluster
 from tests.htcondor_jobs import output, queue_is_empty, submit, wait_completed, wait_running
 from tests.podsim.kubelet import wait_until
@@ -16,6 +18,9 @@ CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-wo
 GRACE = 60  # seconds: jobs get GRACE - 30 to finish when their worker leaves
 RETIREMENT = GRACE - 30
 
+# 4 CPUs a worker: 8 one-CPU jobs run at once (the emulator does not enforce the limit).
+CONFIG = {"workers": "2", "workerGracePeriodSeconds": str(GRACE),
+          "resources": '{"worker": {"cpu": "4", "memory": "1Gi"}}'}
 SLEEPER = "#!/bin/sh\nsleep \"$1\"\necho \"slept $1s on $(hostname)\"\n"
 
 
@@ -37,9 +42,7 @@ queue {count}
 
 @pytest.fixture(scope="module")
 def pool():
-    # 4 CPUs a worker: 8 one-CPU jobs run at once (the emulator does not enforce the limit).
-    rendered = render({"workers": "2", "workerGracePeriodSeconds": str(GRACE),
-                       "resources": '{"worker": {"cpu": "4", "memory": "1Gi"}}'})
+    rendered = render(CONFIG)
     cluster = start_cluster("njl")
     try:
         cluster.apply_rendered(rendered)
@@ -167,3 +170,26 @@ def test_the_queue_running_jobs_and_their_files_survive_the_schedd_pod(pool):
     reconnected = sum(starts == "1" for *_, starts in rows)
     REPORTS.append(f"schedd pod deleted with 8 of 10 jobs running: its replacement was ready "
                    f"{replaced:.1f}s later; all 10 completed, {reconnected} without a restart")
+
+
+def test_rotating_the_password_rolls_every_pod_and_the_pool_reforms_under_it(pool):
+    before = {p.name for p in pool.pods.values()}
+    old_password = pool.rendered.password
+    rotated = render({**CONFIG, "passwordVersion": "2"})  # `pulumi config set passwordVersion 2`
+    assert rotated.password != old_password
+    started = time.monotonic()
+    pool.apply_rendered(rotated)  # as `pulumi up`: the Secret, then each Deployment rolls
+    rolled = time.monotonic() - started
+    pods = [p for p in pool.pods.values() if not p.deleting]
+    assert sorted(p.deployment for p in pods) == [CM, SCHEDD, WORKER, WORKER]
+    assert not before & {p.name for p in pods}, "every pod was replaced"
+    for pod in pods:
+        held = bytes.fromhex("".join(pod.exec(["od", "-An", "-tx1", PASSWORD_FILE]).stdout.split()))
+        assert held == scramble(rotated.password), pod.name
+    wait_slots(pool)  # every new worker joined the new central manager
+    schedd = the(pool, SCHEDD)
+    job = submit(schedd, "rotated", SLEEPER, sleeper_submit(1, count=2, tag="rotated"))
+    rows = wait_completed(schedd, job, 2, timeout=120)
+    assert all((status, code) == ("4", "0") for _, status, code, _, _ in rows)
+    REPORTS.append(f"password rotation: all 4 pods rolled onto the new password in {rolled:.1f}s; "
+                   "the pool re-formed and ran jobs")

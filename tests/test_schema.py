@@ -9,11 +9,13 @@ KUBERNETES_VERSIONS = ["1.29", "1.33", "1.37"]
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize("config", [{}, {"workers": "0"}, {"createNamespace": "false", "namespace": "default"}])
+@pytest.mark.parametrize("config", [{}, {"workers": "0"}, {"createNamespace": "false", "namespace": "default"},
+                                    {"allowedCidrs": '["192.0.2.0/24"]', "scheddStorageClass": "fast"}])
 def test_every_object_validates_strictly(version, config):
     from tests.render import render
     manifests = render(config).manifests()
-    assert {m["kind"] for m in manifests} >= {"Secret", "ConfigMap", "Service", "Deployment"}
+    assert {m["kind"] for m in manifests} >= {"Secret", "ConfigMap", "Service", "Deployment",
+                                                 "PersistentVolumeClaim", "NetworkPolicy"}
     for manifest in manifests:
         kubernetes_validate.validate(manifest, version, strict=True)
 
@@ -27,4 +29,4 @@ def test_the_validator_rejects_what_the_api_would(dev):
 
 
 def test_no_object_uses_a_removed_api(dev):
-    assert {m["apiVersion"] for m in dev.manifests()} <= {"v1", "apps/v1"}
+    assert {m["apiVersion"] for m in dev.manifests()} <= {"v1", "apps/v1", "networking.k8s.io/v1"}

@@ -11,12 +11,23 @@ set -eu
 
 # HTCondor's local directories live on an emptyDir: create them, owned by the condor user.
 condor_user=$(id -un condor 2>/dev/null || echo root)
+# Only a new directory, or one still root's (a fresh volume): the emptyDir outlives a
+# container restart and the schedd's SPOOL its pod, and their directories are then already
+# condor's, which root without CAP_FOWNER could not chmod.
 for knob in LOG SPOOL EXECUTE LOCK RUN; do
     dir=$(condor_config_val "$knob")
-    mkdir -p "$dir"
-    chown "$condor_user:" "$dir"
-    chmod 0755 "$dir"
+    if [ ! -e "$dir" ] || [ -O "$dir" ]; then
+        mkdir -p "$dir"
+        chmod 0755 "$dir"  # mode first: once the directory is condor's, root cannot change it
+        chown "$condor_user:" "$dir"
+    fi
 done
+
+# /tmp is an emptyDir (the image is read-only), which Kubernetes creates mode 0777: make it
+# sticky, as a shared /tmp must be, so that users cannot remove each other's files.
+if [ -d /tmp ] && [ -O /tmp ]; then
+    chmod 1777 /tmp
+fi
 
 # The schedd's submitters keep their files on its volume, mounted empty over their home
 # directories' parent (HTCONDOR_POOL_HOME_DIR): give each of the image's users whose home
@@ -27,8 +38,8 @@ if [ -n "${HTCONDOR_POOL_HOME_DIR:-}" ]; then
             "$HTCONDOR_POOL_HOME_DIR"/*)
                 if [ ! -d "$home" ]; then
                     mkdir -p "$home"
-                    chown "$uid:$gid" "$home"
                     chmod 0700 "$home"
+                    chown "$uid:$gid" "$home"
                     echo "entrypoint: created $home for $user on the schedd's volume"
                 fi ;;
         esac

@@ -27,6 +27,8 @@ class Cluster:
         self.secrets: dict[str, dict] = {}
         self.services: dict[str, dict] = {}
         self.deployments: dict[str, dict] = {}
+        self.network_policies: dict[str, dict] = {}
+        self.rolling: set[str] = set()  # Deployments in a rollout
         self.claims: dict[str, dict] = {}
         self.volume_dirs: dict[str, Path] = {}
         self.pods: dict[str, Pod] = {}
@@ -89,12 +91,23 @@ class Cluster:
             self.claims[name] = manifest
             self.volume_dirs.setdefault(name, self._new_volume(name))
         elif kind == "Service":
+            if name in self.services:  # an update keeps the Service's virtual IP
+                if manifest["spec"] != self.services[name]["spec"]:
+                    raise NotImplementedError(f"the emulator cannot change Service {name}")
+                return
             self.services[name] = manifest
             self.network.add_service(name, [(p.get("protocol", "TCP"), p["port"], p.get("targetPort", p["port"]))
                                             for p in manifest["spec"]["ports"]])
+        elif kind == "NetworkPolicy":
+            self.network_policies[name] = manifest
+            self.enforce_network_policies()
         elif kind == "Deployment":
+            previous = self.deployments.get(name)
             self.deployments[name] = manifest
-            self.reconcile(name)
+            if previous is not None and previous["spec"]["template"] != manifest["spec"]["template"]:
+                self.roll_out(name, timeout)
+            else:
+                self.reconcile(name)
             self.wait_available(name, timeout)
         else:
             raise NotImplementedError(f"the emulator cannot run a {kind}")
@@ -112,8 +125,70 @@ class Cluster:
                 f"{name}.{ns}.svc.cluster.local", f"{name}.{ns}.svc", f"{name}.{ns}", name]
         return names
 
+    # ---- NetworkPolicies -------------------------------------------------------------------
+    def enforce_network_policies(self) -> None:
+        """Rewrite every pod's ingress rules from the policies and the pods there are now."""
+        # Terminating pods are still there, to be reached and to reach (a draining worker's
+        # starter still talks to its shadow), until they are gone.
+        with self.lock:
+            for pod in list(self.pods.values()):
+                selecting = [p for p in self.network_policies.values()
+                             if p["metadata"].get("namespace", "default") == pod.namespace
+                             and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+                             and _selects(p["spec"]["podSelector"], pod.labels)]
+                allowed = None
+                if selecting:
+                    allowed = [(self._sources(rule.get("from"), pod.namespace),
+                                [(port.get("protocol", "TCP"), port["port"]) for port in rule["ports"]]
+                                if rule.get("ports") else None)
+                               for policy in selecting for rule in policy["spec"].get("ingress", [])]
+                self.network.set_ingress(pod.netns, allowed)
+
+    def _sources(self, peers: list | None, namespace: str) -> list[str] | None:
+        if not peers:
+            return None  # from anywhere
+        sources = []
+        for peer in peers:
+            if set(peer) - {"podSelector", "ipBlock"} or "except" in peer.get("ipBlock", {}):
+                raise NotImplementedError(f"the emulator cannot enforce the peer {peer}")
+            if "ipBlock" in peer:
+                sources.append(peer["ipBlock"]["cidr"])
+            else:
+                sources += [p.ip for p in self.pods.values() if p.namespace == namespace
+                            and _selects(peer["podSelector"], p.labels)]
+        return sources
+
     # ---- the ReplicaSet controller -------------------------------------------------------
+    def roll_out(self, deployment: str, timeout: float) -> None:
+        """Replace the pods of an older template, as the Deployment controller does:
+        Recreate stops them all before starting new ones; RollingUpdate here surges one new
+        pod at a time and stops an old one once the new one is ready (maxSurge 1,
+        maxUnavailable 0: what the defaults come to for one replica, and never faster)."""
+        manifest = self.deployments[deployment]
+        prefix = f"{deployment}-{template_hash(manifest['spec']['template'])}-"
+        old = [p for p in self.pods_of(deployment) if not p.name.startswith(prefix)]
+        strategy = manifest["spec"].get("strategy", {}).get("type", "RollingUpdate")
+        self.event(f"rollout of {deployment} ({strategy}): {len(old)} pod(s) to replace")
+        self.rolling.add(deployment)
+        try:
+            if strategy == "Recreate":
+                for pod in old:
+                    self.delete_pod(pod.name, replace=False)
+                wait_until(lambda: not any(p.name in self.pods for p in old), timeout, 0.1,
+                           f"the old pods of {deployment} to terminate")
+            else:
+                for pod in old:
+                    new = self._create_pod(deployment, manifest)
+                    wait_until(lambda: new.ready, timeout, 0.1, f"{new.name} to be ready")
+                    self.delete_pod(pod.name, replace=False)
+        finally:
+            self.rolling.discard(deployment)
+        self.reconcile(deployment)
+        self.event(f"rollout of {deployment} done")
+
     def reconcile(self, deployment: str) -> None:
+        if deployment in self.rolling:
+            return  # roll_out creates and deletes this Deployment's pods meanwhile
         with self.lock:
             manifest = self.deployments[deployment]
             wanted = manifest["spec"]["replicas"]
@@ -125,16 +200,15 @@ class Cluster:
 
     def _create_pod(self, deployment: str, manifest: dict) -> Pod:
         template = manifest["spec"]["template"]
-        template_hash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
-        name = f"{deployment}-{template_hash}-{random_tokens.token_hex(3)[:5]}"
+        name = f"{deployment}-{template_hash(template)}-{random_tokens.token_hex(3)[:5]}"
         return self.run_pod(name, template, manifest["metadata"].get("namespace", "default"), deployment)
 
     def run_pod(self, name: str, template: dict, namespace: str = "default",
-                deployment: str = "") -> Pod:
+                deployment: str = "", subnet: int | None = None) -> Pod:
         """A pod from a pod template (a bare one unless `deployment` owns it); returns once
-        its container's command runs."""
+        its container's command runs. `subnet`: see Network.add_pod."""
         template = json.loads(json.dumps(template))
-        netns, address = self.network.add_pod(name)
+        netns, address = self.network.add_pod(name, subnet)
         labels = template.get("metadata", {}).get("labels", {})
         pod = Pod(name=name, namespace=namespace, deployment=deployment, role=labels.get(
                   "app.kubernetes.io/component", name), template=template,
@@ -144,6 +218,8 @@ class Cluster:
             self.pods[name] = pod
             busy = self._claims_in_use(pod)
             pod.admitted = not busy
+        # Its own ingress rules before it runs, and its IP in the others' rules.
+        self.enforce_network_policies()
         if not busy:
             self._start(pod)
             return pod
@@ -179,9 +255,10 @@ class Cluster:
                 if other is not pod and other.admitted and c in other.claims()]
 
     def run_host(self, name: str, files: dict[str, str], command: list[str],
-                 env: dict[str, str] | None = None) -> Pod:
+                 env: dict[str, str] | None = None, subnet: int = 200) -> Pod:
         """A machine outside the pool on the pod network, configured by its own admin: its
-        files (mounted under /etc/outside) and command, nothing from the program."""
+        files (mounted under /etc/outside) and command, nothing from the program. Its
+        address is in 10.244.`subnet`.0/24."""
         self.config_maps[f"{name}-files"] = {"data": files}
         template = {"metadata": {"labels": {}}, "spec": {
             "terminationGracePeriodSeconds": 5,
@@ -191,7 +268,7 @@ class Cluster:
                                              {"name": "local", "mountPath": "/var/lib/outside"}]}],
             "volumes": [{"name": "files", "configMap": {"name": f"{name}-files"}},
                         {"name": "local", "emptyDir": {}}]}}
-        return self.run_pod(name, template)
+        return self.run_pod(name, template, subnet=subnet)
 
     def pods_of(self, deployment: str) -> list[Pod]:
         return [p for p in self.pods.values() if p.deployment == deployment and not p.deleting]
@@ -202,9 +279,10 @@ class Cluster:
     def pod(self, name: str) -> Pod:
         return self.pods[name]
 
-    def delete_pod(self, name: str, grace: float | None = None, wait: bool = False) -> None:
-        """Like `kubectl delete pod`: the pod terminates (SIGTERM, grace, SIGKILL) while its
-        Deployment starts a replacement at once."""
+    def delete_pod(self, name: str, grace: float | None = None, wait: bool = False,
+                   replace: bool = True) -> None:
+        """Like `kubectl delete pod`: the pod terminates (preStop, SIGTERM, grace, SIGKILL)
+        while its Deployment starts a replacement at once (unless `replace` is False)."""
         with self.lock:
             pod = self.pods[name]
             pod.deleting = True
@@ -220,11 +298,12 @@ class Cluster:
                 with self.lock:
                     self.pods.pop(name, None)
                     self.gone.append(pod)
+                self.enforce_network_policies()
                 self.event(f"pod {name} terminated")
                 finished.set()
 
         threading.Thread(target=terminate, name=f"terminate-{name}", daemon=True).start()
-        if pod.deployment in self.deployments:
+        if replace and pod.deployment in self.deployments:
             self.reconcile(pod.deployment)
         if wait:
             finished.wait(pod.grace_period() + 60)
@@ -279,3 +358,14 @@ class Cluster:
                 if log.name.startswith(HTCONDOR_LOGS):
                     out.append(f"--- {log.name}\n" + pod.tail(str(log), lines))
         return "\n".join(out)
+
+
+def template_hash(template: dict) -> str:
+    """As the pod-template-hash label: pods of one template share it."""
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    if set(selector) - {"matchLabels"}:
+        raise NotImplementedError(f"the emulator cannot evaluate the selector {selector}")
+    return selector.get("matchLabels", {}).items() <= labels.items()

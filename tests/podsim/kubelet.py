@@ -93,6 +93,27 @@ def resolve_env(container: dict, pod_name: str, namespace: str, pod_ip: str) -> 
     return env
 
 
+# What a container runtime (containerd, CRI-O) grants a container that asks nothing else.
+RUNTIME_DEFAULT_CAPABILITIES = ("AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
+                                "MKNOD", "NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID",
+                                "SETPCAP", "SETUID", "SYS_CHROOT")
+
+
+def confinement(security_context: dict) -> dict:
+    """What a container's securityContext lets it do, as the sandbox enforces it:
+    `capabilities` (names, or None for all), `no_new_privs`, `read_only_root`."""
+    if security_context.get("privileged"):
+        return {"capabilities": None, "no_new_privs": False, "read_only_root": False}
+    caps = security_context.get("capabilities", {})
+    drop = {c.upper() for c in caps.get("drop", [])}
+    kept = set() if "ALL" in drop else set(RUNTIME_DEFAULT_CAPABILITIES) - drop
+    kept |= {c.upper() for c in caps.get("add", [])}
+    return {"capabilities": sorted(kept),
+            # Kubernetes' default is true (the runtime then sets no no_new_privs).
+            "no_new_privs": security_context.get("allowPrivilegeEscalation") is False,
+            "read_only_root": bool(security_context.get("readOnlyRootFilesystem"))}
+
+
 def hosts_file(pod_name: str, pod_ip: str, service_names: dict[str, list[str]]) -> str:
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", f"{pod_ip}\t{pod_name}"]
     # The emulator's cluster DNS: Service names resolve to their stable virtual IPs.
@@ -146,6 +167,7 @@ class Pod:
                 write_atomic_volume(path, volume_files(volume, config_maps, secrets))
             elif "emptyDir" in volume:
                 path.mkdir(parents=True)
+                path.chmod(0o777)  # as the kubelet creates it
             elif "persistentVolumeClaim" in volume:
                 path = volume_dirs[volume["persistentVolumeClaim"]["claimName"]]
             else:
@@ -168,6 +190,7 @@ class Pod:
             "rootfs": str(self.rootfs), "pod_dir": str(self.directory / "container"),
             "hostname": self.name, "mounts": mounts, "env": self.env, "command": command,
             "working_dir": self.container.get("workingDir"),
+            **confinement(self.container.get("securityContext", {})),
         }))
 
     def start_container(self) -> None:
@@ -318,13 +341,25 @@ class Pod:
              stdin: str | None = None) -> subprocess.CompletedProcess:
         """Like `kubectl exec`: the container's namespaces, root and environment."""
         env = dict(self.env)
-        identity, workdir = [], self.container.get("workingDir") or "/"
+        workdir = self.container.get("workingDir") or "/"
+        entry = None
         if user:
             entry = self._passwd(user)
             env.update({"HOME": entry[5], "USER": user, "LOGNAME": user})
-            identity, workdir = ["-S", entry[2], "-G", entry[3]], entry[5]
+            workdir = entry[5]
+        # As the runtime confines an exec: the container's capability bounding set and
+        # no_new_privs, applied by the container's own setpriv (nsenter needs every
+        # capability to get in, so it cannot drop them first).
+        limits = confinement(self.container.get("securityContext", {}))
+        confine = ["/usr/bin/setpriv", "--inh-caps=-all"]
+        if limits["capabilities"] is not None:
+            confine.append("--bounding-set=-all" + "".join(f",+{c.lower()}" for c in limits["capabilities"]))
+        if limits["no_new_privs"]:
+            confine.append("--no-new-privs")
+        if user:
+            confine += [f"--reuid={entry[2]}", f"--regid={entry[3]}", "--init-groups"]
         # `env -C`: the directory is inside the container's root (nsenter --wd is not).
-        argv = ["nsenter", "-t", str(self.pid1), "-m", "-u", "-n", "-p", "-r", *identity, "--",
+        argv = ["nsenter", "-t", str(self.pid1), "-m", "-u", "-n", "-p", "-r", "--", *confine, "--",
                 "/usr/bin/env", "-i", "-C", workdir, *[f"{k}={v}" for k, v in env.items()], *command]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=stdin)
 

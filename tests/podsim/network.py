@@ -7,6 +7,8 @@
   pod's namespace has nftables rules that DNAT new connections to the VIP to the current
   ready endpoint, or reject them while there is none. Established connections stay with
   their endpoint through conntrack, so they see it close when it goes.
+- NetworkPolicies, as a CNI enforces them: a pod that a policy selects gets an input chain
+  that accepts replies, loopback and what the policies allow, and drops the rest.
 """
 
 import ipaddress
@@ -18,6 +20,9 @@ from dataclasses import dataclass, field
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
 SERVICE_NETWORK = ipaddress.ip_network("10.96.0.0/12")
 GATEWAY = "10.244.0.1"
+# Hosts outside the pool (see Cluster.run_host) get addresses in their own /24s, so a test
+# can name them in a NetworkPolicy's ipBlock.
+OUTSIDE_SUBNETS = range(200, 250)
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -54,10 +59,15 @@ class Network:
         ip("-n", self.bridge_ns, "addr", "add", f"{GATEWAY}/{POD_NETWORK.prefixlen}", "dev", "br0")
         ip("-n", self.bridge_ns, "link", "set", "br0", "up")
 
-    def add_pod(self, name: str) -> tuple[str, str]:
-        """A namespace and IP for a pod; returns (netns, ip). IPs are never reused."""
+    def add_pod(self, name: str, subnet: int | None = None) -> tuple[str, str]:
+        """A namespace and IP for a pod (in 10.244.`subnet`.0/24 if given, for hosts outside
+        the pool); returns (netns, ip). IPs are never reused."""
         netns = f"{self.prefix}{name}"
-        address = str(POD_NETWORK.network_address + self._next_host)
+        if subnet is None:
+            address = str(POD_NETWORK.network_address + self._next_host)
+        else:
+            assert subnet in OUTSIDE_SUBNETS, subnet
+            address = str(POD_NETWORK.network_address + subnet * 256 + self._next_host % 250 + 2)
         veth = f"veth{self._next_host}"
         self._next_host += 1
         ip("netns", "add", netns)
@@ -110,6 +120,23 @@ class Network:
                 # be translated back to the Service address and would never reach its socket.
                 "    ct state established,related accept\n" + "\n".join(reject) + "\n  }\n"
                 "}\n")
+
+    def set_ingress(self, netns: str, allowed: list[tuple[list[str] | None, list[tuple[str, int]] | None]] | None) -> None:
+        """A pod's ingress as its NetworkPolicies allow it: None when no policy selects it
+        (everything allowed), else (sources or None for any, ports or None for all) rules."""
+        lines = ["    ct state established,related accept", "    iif lo accept"]
+        for sources, ports in allowed or []:
+            if sources == []:
+                continue  # a selector that matches no pod yet
+            match = f"ip saddr {{ {', '.join(sources)} }} " if sources else ""
+            for protocol, port in ports or [(None, None)]:
+                lines.append(f"    {match}{f'{protocol.lower()} dport {port} ' if port else ''}accept")
+        body = "\n".join(lines + ["    drop"]) if allowed is not None else ""
+        if not os.path.exists(f"/run/netns/{netns}"):
+            return  # the pod is gone meanwhile
+        nft(netns, "table inet podsim_policy\ndelete table inet podsim_policy\n"
+                   "table inet podsim_policy {\n  chain input {\n    type filter hook input priority 0;\n"
+                   f"{body}\n  }}\n}}\n")
 
     def _write_service_rules(self, netns: str) -> None:
         nft(netns, self._rules())

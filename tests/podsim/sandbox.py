@@ -6,6 +6,7 @@ Run as `python -m tests.podsim.sandbox SPEC.json` by kubelet.py, never by hand. 
 made here lives only in this private mount namespace, so it disappears with the pod.
 """
 
+import ctypes
 import json
 import os
 import socket
@@ -14,6 +15,18 @@ import sys
 from pathlib import Path
 
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+
+# linux/capability.h, in number order; linux/prctl.h.
+CAPABILITIES = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+)
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
 
 
 def mount(*args: str) -> None:
@@ -48,7 +61,25 @@ def build_root(spec: dict) -> Path:
         mount("--bind", str(source), str(target))
         if m.get("read_only"):
             mount("-o", "remount,bind,ro", str(target))
+    if spec.get("read_only_root"):
+        # readOnlyRootFilesystem: the image layer only; the mounts on it stay as they are.
+        mount("-o", "remount,ro", str(merged))
     return merged
+
+
+def confine(spec: dict) -> None:
+    """As the runtime does last: the capability bounding set (root's capabilities after
+    exec are exactly that set) and no_new_privs."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    kept = spec.get("capabilities")
+    if kept is not None:
+        last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+        for number in range(last + 1):
+            name = CAPABILITIES[number] if number < len(CAPABILITIES) else str(number)
+            if name not in kept and libc.prctl(PR_CAPBSET_DROP, number, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), f"cannot drop capability {name}")
+    if spec.get("no_new_privs") and libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "cannot set no_new_privs")
 
 
 def main() -> None:
@@ -57,6 +88,7 @@ def main() -> None:
     socket.sethostname(spec["hostname"])
     os.chroot(merged)
     os.chdir(spec.get("working_dir") or "/")
+    confine(spec)
     command = spec["command"]
     os.execvpe(command[0], command, spec["env"])
 
