@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from . import validation
+from .condor_config import Intervals
 from .errors import PoolConfigError
 
 # The official HTCondor images, one per role, pinned to one LTS release.
@@ -71,6 +72,9 @@ class HTCondorPoolArgs:
     schedd_spool_access_mode: str = "ReadWriteOncePod"
     # A NetworkPolicy: only this pool's pods, and hosts in these CIDRs (outside submit hosts
     # or workers), reach HTCondor's port on the pool's pods. False: no policy at all.
+    # How often daemons advertise to the collector: a replaced central manager sees the
+    # pool again within about twice this, at a load of about 2 * workers / this updates/s.
+    update_interval_seconds: int = Intervals().update
     network_policy: bool = True
     allowed_cidrs: tuple[str, ...] = ()
 
@@ -85,6 +89,7 @@ class HTCondorPoolArgs:
         if self.schedd_storage_class is not None:
             validation.dns1123_subdomain("schedd_storage_class", self.schedd_storage_class)
         validation.one_of("schedd_spool_access_mode", self.schedd_spool_access_mode, SPOOL_ACCESS_MODES)
+        validation.whole_number_in("update_interval_seconds", self.update_interval_seconds, 5, 3600, "seconds")
         for index, cidr in enumerate(self.allowed_cidrs):
             validation.cidr(f"allowed_cidrs[{index}]", cidr)
         if self.allowed_cidrs and not self.network_policy:
@@ -92,6 +97,10 @@ class HTCondorPoolArgs:
                                   "empty while network_policy is false (there is no policy to open)")
         for name in ("central_manager", "schedd", "worker"):
             getattr(self, name).validate(name)
+
+    @property
+    def intervals(self) -> Intervals:
+        return Intervals(update=self.update_interval_seconds)
 
     @property
     def job_retirement_seconds(self) -> int:

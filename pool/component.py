@@ -65,7 +65,7 @@ class HTCondorPool(pulumi.ComponentResource):
         service_name = manifests.object_name(name, "centralManager")
         central_manager_host = f"{service_name}.{args.namespace}.svc.cluster.local"
         files = snippet_files(central_manager_host, args.pool_name, uid_domain=central_manager_host,
-                              job_retirement_seconds=args.job_retirement_seconds)
+                              job_retirement_seconds=args.job_retirement_seconds, intervals=args.intervals)
         for script in manifests.SCRIPTS:
             files[script] = pod_script(script)
         config = k8s.core.v1.ConfigMap(f"{name}-config", opts=child,

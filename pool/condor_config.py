@@ -37,10 +37,16 @@ ROLE_DAEMONS = {
 @dataclass(frozen=True)
 class Intervals:
     """How often daemons advertise and the negotiator matches, in seconds. HTCondor's
-    defaults (300 s, 60 s) leave a restarted collector blind for minutes."""
+    defaults (300 s, 60 s) leave a restarted collector blind for minutes: a daemon finds the
+    new collector at its next update, which the new collector rejects (it does not know the
+    cached security session), and gets in at the one after, so recovery takes up to two
+    update intervals. 12 s keeps that under 30 s at a collector load of 2 ads (slot and
+    master) per worker per 12 s: about 170 updates/s at 1,000 workers (see
+    docs/benchmarks.md; stack config `updateIntervalSeconds` trades the two)."""
 
-    update: int = 20
+    update: int = 12
     negotiator: int = 20
+    negotiator_cycle_delay: int = 2
 
 
 def entry_config() -> str:
@@ -112,6 +118,11 @@ UPDATE_INTERVAL = {intervals.update}
 SCHEDD_INTERVAL = {intervals.update}
 MASTER_UPDATE_INTERVAL = {intervals.update}
 NEGOTIATOR_INTERVAL = {intervals.negotiator}
+# A submit asks the negotiator for a cycle at once; HTCondor's defaults make it wait until
+# 20 s after the previous cycle began (NEGOTIATOR_CYCLE_DELAY), so a job submitted to an
+# idle pool would wait up to 20 s to start. A cycle of a small pool takes well under this.
+NEGOTIATOR_CYCLE_DELAY = {intervals.negotiator_cycle_delay}
+NEGOTIATOR_MIN_INTERVAL = {intervals.negotiator_cycle_delay}
 """
 
 

@@ -23,7 +23,7 @@ DEFAULT_NAME = "htcondor"
 # being ignored.
 KEYS = ("name", "namespace", "createNamespace", "workers", "poolName", "images", "resources",
         "workerGracePeriodSeconds", "passwordVersion", "scheddSpoolSize", "scheddStorageClass",
-        "scheddSpoolAccessMode", "networkPolicy", "allowedCidrs")
+        "scheddSpoolAccessMode", "networkPolicy", "allowedCidrs", "updateIntervalSeconds")
 
 
 def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPoolArgs]:
@@ -52,6 +52,11 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
     access_mode = validation.one_of(key("scheddSpoolAccessMode"),
                                     config.get("scheddSpoolAccessMode") or defaults.schedd_spool_access_mode,
                                     SPOOL_ACCESS_MODES)
+    update_interval = validation.whole_number_in(
+        key("updateIntervalSeconds"),
+        _integer(key("updateIntervalSeconds"), config.get("updateIntervalSeconds"),
+                 defaults.update_interval_seconds, "a whole number of seconds from 5 to 3600"),
+        5, 3600, "seconds")
     network_policy = _boolean(key("networkPolicy"), config.get("networkPolicy"), defaults.network_policy)
     list_of_cidrs = 'a list of CIDRs, e.g. ["192.0.2.0/24"]'
     cidrs = _object(key("allowedCidrs"), config.get("allowedCidrs"), default=[], allowed=list_of_cidrs)
@@ -83,7 +88,7 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
         schedd=specs["schedd"], worker=specs["worker"], worker_grace_period_seconds=worker_grace,
         password_version=password_version, schedd_spool_size=spool_size,
         schedd_storage_class=storage_class, schedd_spool_access_mode=access_mode,
-        network_policy=network_policy, allowed_cidrs=tuple(cidrs),
+        network_policy=network_policy, allowed_cidrs=tuple(cidrs), update_interval_seconds=update_interval,
     )
 
 

@@ -64,8 +64,12 @@ def password_version(key: str, value: object) -> str:
 
 
 def grace_period(key: str, value: object, minimum: int, maximum: int = 86400) -> int:
+    return whole_number_in(key, value, minimum, maximum, "seconds")
+
+
+def whole_number_in(key: str, value: object, minimum: int, maximum: int, unit: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise PoolConfigError(key, value, f"a whole number of seconds from {minimum} to {maximum}")
+        raise PoolConfigError(key, value, f"a whole number of {unit} from {minimum} to {maximum}")
     return value
 
 

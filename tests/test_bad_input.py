@@ -27,6 +27,10 @@ CASES = [
     ({"networkPolicy": "false", "allowedCidrs": '["192.0.2.0/24"]'}, "htcondor-pool:allowedCidrs: "
      "['192.0.2.0/24'] is not allowed; expected empty while htcondor-pool:networkPolicy is false"),
     ({"networkPolicy": "off"}, "htcondor-pool:networkPolicy: 'off' is not allowed; expected true or false"),
+    ({"updateIntervalSeconds": "2"}, "htcondor-pool:updateIntervalSeconds: 2 is not allowed; "
+     "expected a whole number of seconds from 5 to 3600"),
+    ({"updateIntervalSeconds": "1m"}, "htcondor-pool:updateIntervalSeconds: '1m' is not allowed; "
+     "expected a whole number of seconds from 5 to 3600"),
     ({"workers": "-1"}, "htcondor-pool:workers: -1 is not allowed; expected a whole number >= 0"),
     ({"workers": "two"}, "htcondor-pool:workers: 'two' is not allowed; expected a whole number >= 0"),
     ({"workers": "1.5"}, "htcondor-pool:workers: '1.5' is not allowed; expected a whole number >= 0"),

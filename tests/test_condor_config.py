@@ -96,6 +96,16 @@ def test_intervals_are_shorter_than_htcondors_defaults(dev):
     for knob in ("UPDATE_INTERVAL", "SCHEDD_INTERVAL", "MASTER_UPDATE_INTERVAL"):
         assert 0 < int(config[knob]) < 300
     assert 0 < int(config["NEGOTIATOR_INTERVAL"]) < 60
+    # A submit's request for a cycle is served within seconds, not 20 (HTCondor's default).
+    assert 0 < int(config["NEGOTIATOR_CYCLE_DELAY"]) <= 5 and 0 < int(config["NEGOTIATOR_MIN_INTERVAL"]) <= 5
+
+
+def test_the_update_interval_comes_from_stack_config_for_every_daemon():
+    from tests.render import render
+    rendered = render({"updateIntervalSeconds": "60"})
+    for role in ("centralManager", "schedd", "worker"):
+        config = role_view(rendered, role)
+        assert [int(config[k]) for k in ("UPDATE_INTERVAL", "SCHEDD_INTERVAL", "MASTER_UPDATE_INTERVAL")] == [60] * 3
 
 
 def test_pool_name_reaches_the_collector_name():
