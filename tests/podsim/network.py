@@ -15,6 +15,7 @@ import ipaddress
 import os
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass, field
 
 POD_NETWORK = ipaddress.ip_network("10.244.0.0/16")
@@ -51,6 +52,9 @@ class Network:
         self.services: dict[str, Service] = {}
         self._next_host = 2
         self._next_vip = 10
+        # Rule writes and a pod's removal from pod_namespaces are serialised, so no nft runs
+        # in a namespace whose processes remove_namespace is killing.
+        self._lock = threading.RLock()
 
     def create(self) -> None:
         ip("netns", "add", self.bridge_ns)
@@ -71,7 +75,8 @@ class Network:
         veth = f"veth{self._next_host}"
         self._next_host += 1
         ip("netns", "add", netns)
-        self.pod_namespaces.append(netns)
+        with self._lock:
+            self.pod_namespaces.append(netns)
         ip("-n", self.bridge_ns, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
         ip("-n", self.bridge_ns, "link", "set", veth, "master", "br0", "up")
         ip("-n", netns, "addr", "add", f"{address}/{POD_NETWORK.prefixlen}", "dev", "eth0")
@@ -82,9 +87,10 @@ class Network:
         return netns, address
 
     def remove_pod(self, netns: str) -> None:
+        with self._lock:
+            if netns in self.pod_namespaces:
+                self.pod_namespaces.remove(netns)
         remove_namespace(netns)
-        if netns in self.pod_namespaces:
-            self.pod_namespaces.remove(netns)
 
     def add_service(self, name: str, ports: list) -> Service:
         vip = str(SERVICE_NETWORK.network_address + self._next_vip)
@@ -132,18 +138,20 @@ class Network:
             for protocol, port in ports or [(None, None)]:
                 lines.append(f"    {match}{f'{protocol.lower()} dport {port} ' if port else ''}accept")
         body = "\n".join(lines + ["    drop"]) if allowed is not None else ""
-        if not os.path.exists(f"/run/netns/{netns}"):
-            return  # the pod is gone meanwhile
-        nft(netns, "table inet podsim_policy\ndelete table inet podsim_policy\n"
-                   "table inet podsim_policy {\n  chain input {\n    type filter hook input priority 0;\n"
-                   f"{body}\n  }}\n}}\n")
+        with self._lock:
+            if netns not in self.pod_namespaces:
+                return  # the pod is being removed
+            nft(netns, "table inet podsim_policy\ndelete table inet podsim_policy\n"
+                       "table inet podsim_policy {\n  chain input {\n    type filter hook input priority 0;\n"
+                       f"{body}\n  }}\n}}\n")
 
     def _write_service_rules(self, netns: str) -> None:
         nft(netns, self._rules())
 
     def _sync_rules(self) -> None:
-        for netns in self.pod_namespaces:
-            self._write_service_rules(netns)
+        with self._lock:
+            for netns in self.pod_namespaces:
+                self._write_service_rules(netns)
 
     def destroy(self) -> None:
         for netns in list(self.pod_namespaces):
