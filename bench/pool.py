@@ -11,8 +11,8 @@ replaced central manager waits for the daemons' 300 s updates.
 """
 
 import argparse
-import os
 import json
+import os
 import sys
 import threading
 import time
@@ -24,9 +24,10 @@ from tests.conftest import start_cluster
 from tests.htcondor_jobs import USER, submit
 from tests.podsim.kubelet import wait_until
 from tests.render import render
+# Every ad a formed pool shows (each daemon's and each master's), and the one pod of a
+# Deployment: as the emulator tests define them.
+from tests.test_emulated_pool import CM, SCHEDD, WORKER, expected_ads, the
 
-REPO = Path(__file__).resolve().parent.parent
-CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-worker"
 INTERVALS_SNIPPET = "30-intervals.conf"
 PROFILES = ("project", "seed defaults")
 SCENARIOS = ("formation", "recovery", "jobs", "scale-up", "scale")
@@ -44,11 +45,6 @@ def rendered_pool(profile: str, workers: int):
     return rendered
 
 
-def the(cluster, deployment):
-    (pod,) = cluster.pods_of(deployment)
-    return pod
-
-
 def ads(cluster) -> set[tuple[str, str]]:
     """(MyType, Name) of every ad the collector holds, asked in the central-manager pod."""
     cms = cluster.pods_of(CM)
@@ -56,16 +52,6 @@ def ads(cluster) -> set[tuple[str, str]]:
         return set()
     result = cms[0].exec(["condor_status", "-any", "-af", "MyType", "Name"], timeout=30)
     return {tuple(line.split(None, 1)) for line in result.stdout.splitlines() if line.strip()}
-
-
-def pool_ads(cluster) -> set[tuple[str, str]]:
-    """Every ad a formed pool shows: each daemon's and each master's."""
-    cm, schedd = the(cluster, CM).name, the(cluster, SCHEDD).name
-    want = {("Negotiator", cm), ("DaemonMaster", cm),
-            ("Scheduler", schedd), ("DaemonMaster", schedd)}
-    for worker in cluster.pods_of(WORKER):
-        want |= {("DaemonMaster", worker.name), ("Machine", f"slot1@{worker.name}")}
-    return want
 
 
 def started_at(cluster, pod) -> float:
@@ -115,7 +101,7 @@ def formation(profile: str, workers: int) -> dict:
         with Watch(cluster) as watch:
             cluster.apply_rendered(rendered_pool(profile, workers), timeout=600)
             last_started = max(started_at(cluster, p) for p in cluster.pods.values())
-            want = pool_ads(cluster)
+            want = expected_ads(cluster)
             daemons = watch.all_seen({ad for ad in want if ad[0] != "DaemonMaster"}, timeout=900)
             masters = watch.all_seen(want, timeout=900)
         return {f"pool formation, {workers} worker(s): daemons": daemons - last_started,
@@ -130,18 +116,18 @@ def recovery(profile: str) -> tuple[float, list]:
     cluster = start_cluster("bench")
     try:
         cluster.apply_rendered(rendered_pool(profile, 2), timeout=600)
-        wait_until(lambda: pool_ads(cluster) <= ads(cluster), 900, POLL, "the pool to form")
+        wait_until(lambda: expected_ads(cluster) <= ads(cluster), 900, POLL, "the pool to form")
         old = the(cluster, CM)
         cluster.delete_pod(old.name)
         new = wait_until(lambda: next((p for p in cluster.pods_of(CM) if p.pid1), None), 120, POLL,
                          "the replacement central manager")
         with Watch(cluster) as watch:
             start = started_at(cluster, new)
-            want = {ad for ad in pool_ads(cluster) if ad[0] in ("Scheduler", "Machine")}
+            want = {ad for ad in expected_ads(cluster) if ad[0] in ("Scheduler", "Machine")}
             done = watch.all_seen(want, timeout=1200)
             # The rest (masters) for the timeline, briefly; they are not the scenario's target.
             try:
-                watch.all_seen(pool_ads(cluster), timeout=max(5.0, done - start))
+                watch.all_seen(expected_ads(cluster), timeout=max(5.0, done - start))
             except TimeoutError:
                 pass
             timeline = sorted((t - start, f"{kind} {name}") for (kind, name), t in watch.first_seen.items())
@@ -171,7 +157,7 @@ def jobs(profile: str) -> dict:
     cluster = start_cluster("bench")
     try:
         cluster.apply_rendered(rendered_pool(profile, 2), timeout=600)
-        wait_until(lambda: pool_ads(cluster) <= ads(cluster), 900, POLL, "the pool to form")
+        wait_until(lambda: expected_ads(cluster) <= ads(cluster), 900, POLL, "the pool to form")
         schedd = the(cluster, SCHEDD)
         results = {}
 
@@ -199,7 +185,7 @@ def scale_up(profile: str) -> float:
     cluster = start_cluster("bench")
     try:
         cluster.apply_rendered(rendered_pool(profile, 2), timeout=600)
-        wait_until(lambda: pool_ads(cluster) <= ads(cluster), 900, POLL, "the pool to form")
+        wait_until(lambda: expected_ads(cluster) <= ads(cluster), 900, POLL, "the pool to form")
         schedd = the(cluster, SCHEDD)
         busy = submit(schedd, "busy", SLEEPER, submit_text("busy.sh", 2, "3600", "busy"))
         wait_until(lambda: schedd.exec(["condor_q", busy, "-af", "JobStatus"], user=USER).stdout.split()

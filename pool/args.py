@@ -20,6 +20,9 @@ MIN_WORKER_GRACE_SECONDS = 2 * DRAIN_MARGIN_SECONDS
 # deleted it; ReadWriteOnce is for storage drivers without it (one node at a time only).
 SPOOL_ACCESS_MODES = ("ReadWriteOncePod", "ReadWriteOnce")
 
+# How often daemons may be told to advertise, in seconds (updateIntervalSeconds).
+UPDATE_INTERVAL_RANGE = (5, 3600)
+
 # Roles as stack config and HTCondorPoolArgs spell them, in creation order.
 ROLES = ("centralManager", "schedd", "worker")
 
@@ -89,7 +92,8 @@ class HTCondorPoolArgs:
         if self.schedd_storage_class is not None:
             validation.dns1123_subdomain("schedd_storage_class", self.schedd_storage_class)
         validation.one_of("schedd_spool_access_mode", self.schedd_spool_access_mode, SPOOL_ACCESS_MODES)
-        validation.whole_number_in("update_interval_seconds", self.update_interval_seconds, 5, 3600, "seconds")
+        validation.whole_number_in("update_interval_seconds", self.update_interval_seconds,
+                                   *UPDATE_INTERVAL_RANGE, "seconds")
         for index, cidr in enumerate(self.allowed_cidrs):
             validation.cidr(f"allowed_cidrs[{index}]", cidr)
         if self.allowed_cidrs and not self.network_policy:

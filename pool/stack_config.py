@@ -12,7 +12,8 @@ import pulumi
 
 from . import validation
 from .args import (
-    DEFAULT_ROLE_SPECS, MIN_WORKER_GRACE_SECONDS, ROLES, SPOOL_ACCESS_MODES, HTCondorPoolArgs, RoleSpec,
+    DEFAULT_ROLE_SPECS, MIN_WORKER_GRACE_SECONDS, ROLES, SPOOL_ACCESS_MODES, UPDATE_INTERVAL_RANGE,
+    HTCondorPoolArgs, RoleSpec,
 )
 from .errors import PoolConfigError
 
@@ -52,11 +53,12 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
     access_mode = validation.one_of(key("scheddSpoolAccessMode"),
                                     config.get("scheddSpoolAccessMode") or defaults.schedd_spool_access_mode,
                                     SPOOL_ACCESS_MODES)
+    low, high = UPDATE_INTERVAL_RANGE
     update_interval = validation.whole_number_in(
         key("updateIntervalSeconds"),
         _integer(key("updateIntervalSeconds"), config.get("updateIntervalSeconds"),
-                 defaults.update_interval_seconds, "a whole number of seconds from 5 to 3600"),
-        5, 3600, "seconds")
+                 defaults.update_interval_seconds, f"a whole number of seconds from {low} to {high}"),
+        low, high, "seconds")
     network_policy = _boolean(key("networkPolicy"), config.get("networkPolicy"), defaults.network_policy)
     list_of_cidrs = 'a list of CIDRs, e.g. ["192.0.2.0/24"]'
     cidrs = _object(key("allowedCidrs"), config.get("allowedCidrs"), default=[], allowed=list_of_cidrs)

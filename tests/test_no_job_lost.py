@@ -70,6 +70,13 @@ def wait_slots(cluster):
     return wait_until(slots, 90, 0.5, f"the slots {want}")
 
 
+def back_to_two_workers(cluster):
+    """After a test that scaled down: two workers again, both slots idle in the collector."""
+    cluster.scale(WORKER, 2)
+    cluster.wait_available(WORKER, 60)
+    wait_slots(cluster)
+
+
 def pod_events(cluster, pod) -> list[str]:
     return [text for _, text in cluster.events if text.startswith(f"pod {pod.name} ")]
 
@@ -99,9 +106,7 @@ def test_scaling_down_lets_a_running_job_finish_on_the_leaving_worker(pool):
 
 
 def test_scaling_down_hands_back_a_job_that_outlasts_the_retirement_time(pool):
-    pool.scale(WORKER, 2)
-    pool.wait_available(WORKER, 60)
-    wait_slots(pool)
+    back_to_two_workers(pool)
     schedd, leaving = the(pool, SCHEDD), newest_worker(pool)
     (staying,) = [p for p in pool.pods_of(WORKER) if p.name != leaving.name]
     seconds = RETIREMENT + 15
@@ -144,9 +149,7 @@ def test_a_central_manager_outage_keeps_running_jobs_and_queues_new_ones(pool):
 
 
 def test_the_queue_running_jobs_and_their_files_survive_the_schedd_pod(pool):
-    pool.scale(WORKER, 2)
-    pool.wait_available(WORKER, 60)
-    wait_slots(pool)
+    back_to_two_workers(pool)
     old = the(pool, SCHEDD)
     job = submit(old, "spooled", SLEEPER, sleeper_submit(30, count=10, tag="spooled"))
     wait_running(old, job, count=8)  # and 2 idle: the slots hold 8
