@@ -5,10 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from tests import leftovers
 from tests.render import render
 
 # Measurements tests report (e.g. central-manager recovery time), printed at the end.
 REPORTS: list[str] = []
+_SNAPSHOT = pytest.StashKey[leftovers.Snapshot]()
+_LEFT = pytest.StashKey[list]()
 
 
 @pytest.fixture(scope="module")
@@ -17,13 +20,17 @@ def dev():
     return render()
 
 
-def require_emulator():
-    """The emulator needs root. Under CI a missing prerequisite fails; by hand it skips."""
+def require_root(what: str) -> None:
+    """Under CI a missing prerequisite fails; by hand it skips."""
     if os.geteuid() != 0:
-        message = "the pod emulator tests need root (namespaces, mounts, debootstrap)"
+        message = f"the {what} tests need root (namespaces, mounts, cgroups)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+def require_emulator():
+    require_root("pod emulator")
 
 
 def _interrupt(*_):
@@ -38,6 +45,20 @@ def start_cluster(name: str):
     # SIGTERM (a CI timeout, a kill) tears down like Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     return Cluster(rootfs, Path(f"/run/podsim/{name}"), name=name).start()
+
+
+def start_kube_cluster(name: str):
+    """A real single-node cluster (tests/kube), built on first use: (cluster, its env for
+    kubectl). The caller tears it down with cluster.down()."""
+    from tests.kube.cluster import Cluster
+    require_root("real cluster")
+    signal.signal(signal.SIGTERM, _interrupt)
+    cluster = Cluster(name)
+    if cluster.leftovers():  # an earlier run that was killed before its teardown
+        cluster.down()
+    cluster.up()
+    env = {**os.environ, **cluster.env()}
+    return cluster, env
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +81,36 @@ def emulated_pool():
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    if not report.failed:
+        return
     from tests.podsim.cluster import Cluster
-    cluster = next((v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Cluster)), None)
-    if report.failed and cluster is not None:
-        report.sections.append(("pod logs (tails)", cluster.diagnostics()))
-        report.sections.append(("cluster events", "\n".join(
-            f"{t:.1f} {e}" for t, e in cluster.events[-60:])))
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, Cluster):
+            report.sections.append(("pod logs (tails)", value.diagnostics()))
+            report.sections.append(("cluster events", "\n".join(
+                f"{t:.1f} {e}" for t, e in value.events[-60:])))
+        elif hasattr(value, "diagnostics") and hasattr(value, "kubectl"):  # a real-cluster stack
+            report.sections.append(("kubectl: objects, events, pod logs", value.diagnostics()))
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_SNAPSHOT] = leftovers.take()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A run leaves nothing of its own behind: under CI=true, anything left fails it."""
+    found = leftovers.wait_for_none(session.config.stash[_SNAPSHOT])
+    session.config.stash[_LEFT] = found
+    if found and os.environ.get("CI") == "true":
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter):
+    found = terminalreporter.config.stash.get(_LEFT, [])
+    if found:
+        terminalreporter.section("left behind by this run", red=True)
+        for line in found:
+            terminalreporter.write_line(line)
     if REPORTS:
         terminalreporter.section("measurements")
         for line in REPORTS:

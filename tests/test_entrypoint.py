@@ -28,6 +28,20 @@ esac
 """
 
 
+def start(script, env, **kwargs) -> subprocess.Popen:
+    """The entrypoint in a process group of its own, as a container's processes are: stopping
+    the group also stops the fake master (killing only the shell would orphan it)."""
+    return subprocess.Popen(["/bin/sh", str(script)], env=env, start_new_session=True, **kwargs)
+
+
+def stop(shell: subprocess.Popen) -> None:
+    try:
+        os.killpg(shell.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    shell.wait()
+
+
 def wait_for(predicate, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -53,7 +67,7 @@ def fake_condor(tmp_path):
 
 def test_master_runs_as_a_child_and_stops_gracefully_on_sigterm(fake_condor):
     state, script, env = fake_condor
-    shell = subprocess.Popen(["/bin/sh", str(script)], env=env)
+    shell = start(script, env)
     try:
         assert wait_for(lambda: (state / "master.started").exists()), "master never started"
         pid, ppid, args = (state / "master.started").read_text().split(" ", 2)
@@ -65,7 +79,7 @@ def test_master_runs_as_a_child_and_stops_gracefully_on_sigterm(fake_condor):
         assert shell.wait(timeout=10) == 0
         assert (state / "master.stopped").read_text().strip() == "graceful"
     finally:
-        shell.kill()
+        stop(shell)
 
 
 def test_a_master_that_dies_takes_the_container_down_with_its_status(fake_condor):
@@ -84,13 +98,12 @@ def test_it_refuses_to_start_without_the_generated_config(fake_condor):
 def master_env(state, script, env, hard_nofile):
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard_nofile), hard_nofile))
-    shell = subprocess.Popen(["/bin/sh", str(script)], env=env, preexec_fn=limit)
+    shell = start(script, env, preexec_fn=limit)
     try:
         assert wait_for(lambda: (state / "master.started").exists()), "master never started"
         return dict(line.split("=", 1) for line in (state / "master.env").read_text().splitlines() if "=" in line)
     finally:
-        shell.kill()
-        shell.wait()
+        stop(shell)
 
 
 def test_daemons_never_ask_for_more_descriptors_than_the_container_allows(fake_condor):
@@ -119,12 +132,11 @@ def test_a_restart_leaves_directories_that_are_already_set_up_alone(fake_condor)
         directory.mkdir(parents=True)
         directory.chmod(0o700)
         os.chown(directory, nobody, nobody)
-    shell = subprocess.Popen(["/bin/sh", str(script)], env=env)
+    shell = start(script, env)
     try:
         assert wait_for(lambda: (state / "master.started").exists()), "master never started"
         for knob in ("LOG", "SPOOL", "EXECUTE", "LOCK", "RUN"):
             info = (state / "local" / knob).stat()
             assert (info.st_uid, info.st_mode & 0o777) == (nobody, 0o700), knob
     finally:
-        shell.kill()
-        shell.wait()
+        stop(shell)

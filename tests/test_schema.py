@@ -4,8 +4,9 @@ checked strictly (unknown fields are errors) against the OpenAPI schema."""
 import kubernetes_validate
 import pytest
 
-# The oldest and newest minor versions kubernetes-validate ships that are still in use.
-KUBERNETES_VERSIONS = ["1.29", "1.33", "1.37"]
+# The oldest and newest minor versions kubernetes-validate ships that are still in use, and
+# the one the real cluster (tests/kube) runs.
+KUBERNETES_VERSIONS = ["1.29", "1.33", "1.35", "1.37"]
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)

@@ -1,0 +1,98 @@
+"""What the single-node cluster has beyond bare Kubernetes, as a cloud's cluster would:
+cluster DNS (CoreDNS, run as a process on the node, behind the usual `kube-dns` Service),
+and a default StorageClass (`WaitForFirstConsumer`) whose claims bind to local volumes on
+the node, `ReadWriteOncePod` included. Pure functions returning manifests."""
+
+from pathlib import Path
+
+from .topology import CLUSTER_DNS_IP, NODE_IP, NODE_NAME
+
+STORAGE_CLASS = "local"
+VOLUME_SIZE = "20Gi"
+# Local volumes made ready per access mode; a released one is wiped and made anew (see
+# node.VolumeRecycler), so the pool never runs dry across `up`/`destroy` cycles.
+VOLUMES_PER_ACCESS_MODE = {"ReadWriteOncePod": 3, "ReadWriteOnce": 2}
+COREDNS_USER = "system:coredns"
+
+
+def storage_class() -> dict:
+    return {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": STORAGE_CLASS,
+                     "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        # Volumes are made ahead (a static provisioner); a claim binds when its pod is
+        # scheduled, as with most clouds' default classes.
+        "provisioner": "kubernetes.io/no-provisioner",
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "reclaimPolicy": "Delete",
+    }
+
+
+def volume_names() -> list[tuple[str, str]]:
+    """(PersistentVolume name, access mode) of every local volume."""
+    short = {"ReadWriteOncePod": "rwop", "ReadWriteOnce": "rwo"}
+    return [(f"local-{short[mode]}-{index}", mode)
+            for mode, count in VOLUMES_PER_ACCESS_MODE.items() for index in range(count)]
+
+
+def volume(name: str, access_mode: str, directory: Path) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": name, "labels": {"htcondor-pool.test/local-volume": "true"}},
+        "spec": {
+            "capacity": {"storage": VOLUME_SIZE},
+            "accessModes": [access_mode],
+            "persistentVolumeReclaimPolicy": "Delete",
+            "storageClassName": STORAGE_CLASS,
+            "local": {"path": str(directory)},
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [NODE_NAME]}]}]}},
+        },
+    }
+
+
+def cluster_dns() -> list[dict]:
+    """The `kube-dns` Service every pod's resolv.conf names, its endpoint (CoreDNS on the
+    node) and what CoreDNS may read."""
+    return [
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                      "labels": {"k8s-app": "kube-dns"}},
+         "spec": {"clusterIP": CLUSTER_DNS_IP, "ports": [
+             {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+             {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]}},
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+         "metadata": {"name": "kube-dns-node", "namespace": "kube-system",
+                      "labels": {"kubernetes.io/service-name": "kube-dns",
+                                 "endpointslice.kubernetes.io/managed-by": "htcondor-pool-test"}},
+         "addressType": "IPv4",
+         "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}}],
+         "ports": [{"name": "dns", "port": 53, "protocol": "UDP"},
+                   {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": COREDNS_USER},
+         "rules": [{"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"]},
+                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                    "verbs": ["list", "watch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": COREDNS_USER},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": COREDNS_USER},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": COREDNS_USER}]},
+    ]
+
+
+def corefile(kubeconfig: Path) -> str:
+    return f"""\
+.:53 {{
+    errors
+    ready 127.0.0.1:8181
+    # Nothing outside the cluster to forward to: every name and address is answered
+    # here, unknown ones with NXDOMAIN.
+    kubernetes cluster.local in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig} htcondor-pool-test
+        pods insecure
+    }}
+    cache 5
+}}
+"""

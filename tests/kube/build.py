@@ -1,0 +1,294 @@
+"""The real cluster's binaries, built from their projects' own sources through the Go
+module proxy with their own build flags, and cached by version.
+
+Versions come from versions.toml. `go install module@version` refuses modules whose
+go.mod has `replace` lines (Kubernetes and etcd point theirs at sibling directories), so
+each component builds in a throwaway module that requires it at the pinned version and
+replaces each sibling with the same release from the proxy: the build the project's own
+scripts do, from the same sources. Go's module and build caches live in the cache
+directory too, so a second build of anything is quick.
+
+    python -m tests.kube build     # builds what is missing, prints where it is
+"""
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.podsim.rootfs import PrerequisiteError, cache_dir
+
+VERSIONS_FILE = Path(__file__).with_name("versions.toml")
+# Bump when a recipe below changes, so binaries built by an older recipe are not reused.
+RECIPE_VERSION = 1
+# What building needs on the host (Debian packages): runc's seccomp support is C.
+BUILD_PACKAGES = {"gcc": "gcc", "pkg-config": "pkg-config", "/usr/include/seccomp.h": "libseccomp-dev",
+                  "/usr/lib/x86_64-linux-gnu/libc.a": "libc6-dev"}
+
+
+def versions() -> dict:
+    return tomllib.loads(VERSIONS_FILE.read_text())
+
+
+@dataclass
+class Target:
+    """One binary: a package of the component's module, and how its project builds it."""
+    binary: str
+    package: str
+    cgo: bool = False
+    tags: tuple[str, ...] = ()
+    ldflags: str = ""
+    extra: tuple[str, ...] = ()  # more `go build` flags, e.g. -buildmode=pie
+
+
+@dataclass
+class GoComponent:
+    name: str
+    module: str
+    version: str  # without the leading v
+    targets: list[Target]
+    # Sibling modules the component's go.mod replaces with local directories, mapped to
+    # the release of each to use instead (filled in from that go.mod).
+    siblings: dict[str, str] = field(default_factory=dict)
+    go_directive: str = "1.25.0"
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-{self.version}-r{RECIPE_VERSION}"
+
+
+def go_env() -> dict[str, str]:
+    go = cache_dir() / "go"
+    return {**os.environ, "GOMODCACHE": str(go / "mod"), "GOCACHE": str(go / "build"),
+            "GOPATH": str(go / "path"), "GOFLAGS": "-modcacherw", "GOTOOLCHAIN": "local"}
+
+
+def _go(args: list[str], cwd: Path | None = None, env: dict | None = None) -> str:
+    result = subprocess.run(["go", *args], cwd=cwd, env=env or go_env(), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PrerequisiteError(f"`go {' '.join(args)}` failed (in {cwd or os.getcwd()}):\n"
+                                f"{result.stderr.strip()[-4000:]}")
+    return result.stdout
+
+
+def download(module: str, version: str) -> dict:
+    """`go mod download` of one module version: its directory, go.mod path and publication time."""
+    info = json.loads(_go(["mod", "download", "-json", f"{module}@v{version}"], cwd=Path("/")))
+    if "Error" in info:
+        raise PrerequisiteError(f"the Go module proxy has no {module}@v{version}: {info['Error']}")
+    info["Time"] = json.loads(Path(info["Info"]).read_text())["Time"]
+    return info
+
+
+def local_replaces(go_mod: str) -> list[str]:
+    """Modules a go.mod replaces with a local directory (`X => ./dir` or `X => ../dir`)."""
+    return re.findall(r"^\s*(?:replace\s+)?(\S+)(?:\s+v\S+)?\s+=>\s+\.{1,2}/\S+\s*$", go_mod, re.MULTILINE)
+
+
+def throwaway_go_mod(component: GoComponent) -> str:
+    lines = [f"module htcondor-pool.local/build/{component.name}", "",
+             f"go {component.go_directive}", "", f"require {component.module} v{component.version}", ""]
+    lines += [f"replace {m} => {m} v{v}" for m, v in sorted(component.siblings.items())]
+    return "\n".join(lines) + "\n"
+
+
+# ---- recipes: each as the project's own build scripts do it ------------------------------
+def kubernetes(pins: dict) -> GoComponent:
+    """hack/lib/golang.sh: -trimpath, tags selinux,notest,grpcnotrace, `-s -w`, every binary
+    but the kubelet static (CGO_ENABLED=0); hack/lib/version.sh: the version in both
+    client-go's and component-base's version packages (without it the API server says 0.0
+    and clients such as pulumi-kubernetes refuse it)."""
+    version = pins["version"]
+    major, minor, _ = version.split(".")
+    info = download(pins["module"], version)
+    flags = []
+    for package in ("k8s.io/client-go/pkg/version", "k8s.io/component-base/version"):
+        for key, value in (("gitVersion", f"v{version}"), ("gitMajor", major), ("gitMinor", minor),
+                           ("buildDate", info["Time"][:19] + "Z")):
+            flags.append(f"-X '{package}.{key}={value}'")
+    ldflags = f"all={' '.join(flags)} -s -w"
+    targets = [Target(b, f"k8s.io/kubernetes/cmd/{b}", cgo=(b == "kubelet"),
+                      tags=("selinux", "notest", "grpcnotrace"), ldflags=ldflags)
+               for b in pins["binaries"]]
+    staging = local_replaces(Path(info["GoMod"]).read_text())
+    # Staging modules are published as v0.MINOR.PATCH of the same release.
+    siblings = {m: f"0.{minor}.{version.split('.')[2]}" for m in staging}
+    return GoComponent("kubernetes", pins["module"], version, targets, siblings)
+
+
+def etcd(pins: dict) -> GoComponent:
+    """scripts/build-lib.sh: CGO_ENABLED=0 go build -trimpath of the server module's main."""
+    version = pins["version"]
+    info = download(pins["module"], version)
+    # Its siblings (api, client, pkg) are released together; the FORBIDDEN_DEPENDENCY
+    # replaces only guard against modules it must never use.
+    siblings = {m: version for m in local_replaces(Path(info["GoMod"]).read_text())
+                if m.startswith("go.etcd.io/etcd/")}
+    return GoComponent("etcd", pins["module"], version, [Target("etcd", pins["module"])], siblings,
+                       go_directive="1.26.0")
+
+
+def containerd(pins: dict) -> GoComponent:
+    """Its Makefile: tag urfave_cli_no_docs, the version in version.Version/Package; the shim
+    static (CGO_ENABLED=0, no_grpc, -extldflags -static)."""
+    version, module = pins["version"], pins["module"]
+    stamp = f"-X {module}/version.Version=v{version} -X {module}/version.Package={module}"
+    return GoComponent("containerd", module, version, [
+        Target("containerd", f"{module}/cmd/containerd", cgo=True, tags=("urfave_cli_no_docs",), ldflags=stamp),
+        Target("ctr", f"{module}/cmd/ctr", cgo=True, tags=("urfave_cli_no_docs",), ldflags=stamp),
+        Target("containerd-shim-runc-v2", f"{module}/cmd/containerd-shim-runc-v2",
+               tags=("urfave_cli_no_docs", "no_grpc"), ldflags=f"{stamp} -extldflags \"-static\""),
+    ])
+
+
+def runc(pins: dict) -> GoComponent:
+    """Its Makefile: cgo with libseccomp, tags seccomp urfave_cli_no_docs, -buildmode=pie
+    (its version comes from the VERSION file it embeds)."""
+    return GoComponent("runc", pins["module"], pins["version"], [
+        Target("runc", pins["module"], cgo=True, tags=("seccomp", "urfave_cli_no_docs"),
+               extra=("-buildmode=pie",))], go_directive="1.23.0")
+
+
+def coredns(pins: dict) -> GoComponent:
+    """Its Makefile: CGO_ENABLED=0, `-s -w`."""
+    return GoComponent("coredns", pins["module"], pins["version"], [
+        Target("coredns", pins["module"], ldflags="-s -w")])
+
+
+GO_RECIPES = {"kubernetes": kubernetes, "etcd": etcd, "containerd": containerd, "runc": runc,
+              "coredns": coredns}
+
+
+# ---- building ------------------------------------------------------------------------------
+def _log(message: str) -> None:
+    print(f"[kube build] {message}", file=sys.stderr, flush=True)
+
+
+def ensure_build_tools() -> None:
+    missing = sorted({pkg for probe, pkg in BUILD_PACKAGES.items()
+                      if not (Path(probe).exists() if probe.startswith("/") else shutil.which(probe))})
+    if not shutil.which("go"):
+        raise PrerequisiteError("building the cluster needs Go (https://go.dev/dl/) on PATH")
+    if missing:
+        apt_install(missing)
+
+
+def apt_install(packages: list[str]) -> None:
+    if os.geteuid() != 0:
+        raise PrerequisiteError(f"these Debian packages are missing: {' '.join(packages)} (install them as root)")
+    _log(f"installing host packages: {' '.join(packages)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
+def bin_root() -> Path:
+    return cache_dir() / "bin"
+
+
+def _locked_build(key: str, build) -> Path:
+    """The directory `build(work_dir)` fills, once: built under a lock, then renamed into place."""
+    final = bin_root() / key
+    if (final / ".complete").exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f".lock-{key}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (final / ".complete").exists():
+            work = final.with_name(final.name + ".building")
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            started = time.monotonic()
+            build(work)
+            (work / ".complete").write_text(f"built in {time.monotonic() - started:.0f} s\n")
+            shutil.rmtree(final, ignore_errors=True)
+            work.rename(final)
+    return final
+
+
+def build_go(component: GoComponent) -> Path:
+    def build(out: Path) -> None:
+        ensure_build_tools()
+        module_dir = cache_dir() / "go" / "modules" / component.key
+        module_dir.mkdir(parents=True, exist_ok=True)
+        (module_dir / "go.mod").write_text(throwaway_go_mod(component))
+        (module_dir / "go.sum").touch()
+        for target in component.targets:
+            _log(f"{component.name} {component.version}: building {target.binary}")
+            started = time.monotonic()
+            env = {**go_env(), "CGO_ENABLED": "1" if target.cgo else "0"}
+            args = ["build", "-mod=mod", "-trimpath", *target.extra]
+            if target.tags:
+                args += ["-tags", ",".join(target.tags)]
+            if target.ldflags:
+                args += ["-ldflags", target.ldflags]
+            _go([*args, "-o", str(out / target.binary), target.package], cwd=module_dir, env=env)
+            _log(f"{target.binary} built in {time.monotonic() - started:.0f} s")
+    return _locked_build(component.key, build)
+
+
+def build_pause(pins: dict, kubernetes_pins: dict) -> Path:
+    """build/pause/Makefile: `gcc -Os -Wall -Werror -static -DVERSION=...` of pause.c."""
+    def build(out: Path) -> None:
+        ensure_build_tools()
+        info = download(kubernetes_pins["module"], kubernetes_pins["version"])
+        source = Path(info["Dir"]) / "build" / "pause" / "linux" / "pause.c"
+        subprocess.run(["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{pins['version']}",
+                        "-o", str(out / "pause"), str(source)], check=True)
+    return _locked_build(f"pause-{pins['version']}-r{RECIPE_VERSION}", build)
+
+
+def ensure_debian_package(pins: dict) -> None:
+    package, wanted = pins["debian-package"], pins["version"]
+    installed = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package],
+                               capture_output=True, text=True).stdout
+    if installed != wanted:
+        apt_install([f"{package}={wanted}"])
+
+
+@dataclass
+class Binaries:
+    """Where each built program is."""
+    dirs: dict[str, Path]
+    cni_bin_dir: Path = Path("/usr/lib/cni")
+
+    def __getitem__(self, program: str) -> str:
+        for directory in self.dirs.values():
+            if (directory / program).exists():
+                return str(directory / program)
+        raise KeyError(program)
+
+    @property
+    def path(self) -> str:
+        """PATH entries holding every built program."""
+        return os.pathsep.join(str(d) for d in self.dirs.values())
+
+
+def build_all() -> Binaries:
+    """Build whatever is missing; returns where everything is."""
+    pins = versions()
+    dirs = {}
+    for name, recipe in GO_RECIPES.items():
+        dirs[name] = build_go(recipe(pins[name]))
+    dirs["pause"] = build_pause(pins["pause"], pins["kubernetes"])
+    ensure_debian_package(pins["cni-plugins"])
+    return Binaries(dirs)
+
+
+def cached() -> Binaries | None:
+    """The binaries if every one is built already (no network, no build), else None."""
+    pins = versions()
+    keys = {name: f"{name}-{pins[name]['version']}-r{RECIPE_VERSION}" for name in GO_RECIPES}
+    keys["pause"] = f"pause-{pins['pause']['version']}-r{RECIPE_VERSION}"
+    dirs = {name: bin_root() / key for name, key in keys.items()}
+    if all((d / ".complete").exists() for d in dirs.values()):
+        return Binaries(dirs)
+    return None

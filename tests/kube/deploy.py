@@ -1,0 +1,142 @@
+"""Apply the program's objects to the real cluster as `pulumi up` with pulumi-kubernetes
+does, with `kubectl`: until the real Pulumi CLI can be built here (README, "The real
+cluster"), this stands in for the Pulumi engine, and nothing else does.
+
+- The objects are the ones the program registers under Pulumi mocks (tests/render.py),
+  the same the unit tests check and the emulator runs, never a hand-written copy.
+- `up` applies them in registration order with server-side apply (pulumi-kubernetes'
+  default), waiting for each as the provider's await logic does: a Deployment until its
+  rollout is complete and its pods ready, a Service with a selector until its endpoints
+  settle, a claim until Bound (or Pending under a WaitForFirstConsumer class), a Namespace
+  until Active. Objects the program no longer registers are deleted, newest first.
+- `destroy` deletes everything, newest first, waiting for each to be gone.
+- `has_changes` is `pulumi preview --expect-no-changes` in reverse: would applying again
+  change anything on the server (`kubectl diff --server-side`)?
+"""
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+import yaml
+
+FIELD_MANAGER = "htcondor-pool-test"
+DEPLOYMENT_TIMEOUT = 600  # pulumi-kubernetes' defaults
+SERVICE_TIMEOUT = 600
+CLAIM_TIMEOUT = 300
+SERVICE_SETTLE_SECONDS = 10  # endpoints unchanged this long count as settled, as the provider's
+
+
+def _ref(manifest: dict) -> tuple[str, str, str]:
+    meta = manifest["metadata"]
+    return manifest["kind"], meta.get("namespace", ""), meta["name"]
+
+
+@dataclass
+class Deployer:
+    kubectl: list[str]  # e.g. ["kubectl"] with KUBECONFIG in env
+    env: dict[str, str]
+    applied: list[dict] = field(default_factory=list)  # what the last `up` left, in order
+
+    def run(self, *args: str, stdin: str | None = None, timeout: float = 120, check: bool = True):
+        result = subprocess.run([*self.kubectl, *args], input=stdin, capture_output=True, text=True,
+                                env=self.env, timeout=timeout)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def get(self, kind: str, namespace: str, name: str) -> dict | None:
+        args = ["get", kind, name, "-o", "json"] + (["-n", namespace] if namespace else [])
+        result = self.run(*args, check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr:
+                return None
+            raise RuntimeError(f"kubectl get {kind}/{name}: {result.stderr.strip()}")
+        return json.loads(result.stdout)
+
+    # ---- up ------------------------------------------------------------------------------
+    def up(self, rendered) -> None:
+        manifests = rendered.manifests()
+        wanted = {_ref(m) for m in manifests}
+        for manifest in manifests:
+            self.run("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
+                     "-f", "-", stdin=yaml.safe_dump(manifest))
+            self.await_ready(manifest)
+        for manifest in reversed(self.applied):
+            if _ref(manifest) not in wanted:
+                self.delete(manifest)
+        self.applied = manifests
+
+    def await_ready(self, manifest: dict) -> None:
+        kind, namespace, name = _ref(manifest)
+        if kind == "Deployment":
+            self.run("rollout", "status", f"deployment/{name}", "-n", namespace,
+                     f"--timeout={DEPLOYMENT_TIMEOUT}s", timeout=DEPLOYMENT_TIMEOUT + 30)
+        elif kind == "Service" and manifest.get("spec", {}).get("selector"):
+            self._await_service(namespace, name, manifest["spec"]["selector"])
+        elif kind == "PersistentVolumeClaim":
+            self._await(lambda: self._claim_ready(namespace, name), CLAIM_TIMEOUT, f"claim {name} to bind")
+        elif kind == "Namespace":
+            self._await(lambda: (self.get("namespace", "", name) or {}).get("status", {}).get("phase") == "Active",
+                        60, f"namespace {name} to be Active")
+
+    def _claim_ready(self, namespace: str, name: str) -> bool:
+        claim = self.get("pvc", namespace, name) or {}
+        phase = claim.get("status", {}).get("phase")
+        if phase == "Bound":
+            return True
+        class_name = claim.get("spec", {}).get("storageClassName")
+        storage_class = self.get("storageclass", "", class_name) if class_name else None
+        return phase == "Pending" and (storage_class or {}).get("volumeBindingMode") == "WaitForFirstConsumer"
+
+    def _await_service(self, namespace: str, name: str, selector: dict) -> None:
+        # A selector that matches no pod yet does not block (pulumi-kubernetes 4.17 and later);
+        # otherwise the endpoints settle: unchanged for SERVICE_SETTLE_SECONDS, none not ready.
+        labels = ",".join(f"{k}={v}" for k, v in selector.items())
+        if not json.loads(self.run("get", "pods", "-n", namespace, "-l", labels, "-o", "json").stdout)["items"]:
+            return
+
+        def endpoints():
+            slices = json.loads(self.run("get", "endpointslices", "-n", namespace, "-l",
+                                         f"kubernetes.io/service-name={name}", "-o", "json").stdout)["items"]
+            return sorted((a, e.get("conditions", {}).get("ready", False)) for s in slices
+                          for e in s.get("endpoints") or [] for a in e["addresses"])
+        last, since = None, time.monotonic()
+        deadline = time.monotonic() + SERVICE_TIMEOUT
+        while time.monotonic() < deadline:
+            now = endpoints()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= SERVICE_SETTLE_SECONDS and all(ready for _, ready in now):
+                return
+            time.sleep(1)
+        raise TimeoutError(f"Service {name}'s endpoints did not settle: {last}")
+
+    @staticmethod
+    def _await(check, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    # ---- preview and destroy -----------------------------------------------------------
+    def has_changes(self, rendered) -> str:
+        """What re-applying `rendered` would change on the server ('' if nothing)."""
+        result = self.run("diff", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
+                          "-f", "-", stdin=yaml.safe_dump_all(rendered.manifests()), check=False)
+        if result.returncode > 1:
+            raise RuntimeError(f"kubectl diff failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def delete(self, manifest: dict) -> None:
+        kind, namespace, name = _ref(manifest)
+        args = ["delete", kind, name, "--ignore-not-found", "--wait=true", "--timeout=300s"]
+        self.run(*args + (["-n", namespace] if namespace else []), timeout=330)
+
+    def destroy(self) -> None:
+        for manifest in reversed(self.applied):
+            self.delete(manifest)
+        self.applied = []

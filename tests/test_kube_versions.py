@@ -1,0 +1,85 @@
+"""The real cluster (tests/kube) is built from exact, pinned releases, in step with the
+program's own pins and with the schema tests, and its recipes follow each project's go.mod."""
+
+import re
+
+from packaging.requirements import Requirement
+
+from tests.kube import build
+from tests.render import REPO
+from tests.test_schema import KUBERNETES_VERSIONS
+
+
+def pip_pins() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", f"{line}: pin an exact version"
+            pins[requirement.name] = spec.version
+    return pins
+
+
+def test_the_pulumi_builds_are_pinned_to_the_pip_pins():
+    pulumi = build.versions()["pulumi"]
+    assert pip_pins() == {"pulumi": pulumi["cli"], "pulumi-kubernetes": pulumi["kubernetes-provider"],
+                          "pulumi-random": pulumi["random-provider"]}
+
+
+def test_every_component_is_pinned_to_one_release():
+    for name, pins in build.versions().items():
+        for key, value in pins.items():
+            if "version" in key or key in ("cli", "kubernetes-provider", "random-provider"):
+                assert re.fullmatch(r"\d+\.\d+\.\d+(\+[\w.+~-]+)?", value), (name, key, value)
+
+
+def test_the_clusters_kubernetes_minor_is_one_the_schema_tests_cover():
+    minor = ".".join(build.versions()["kubernetes"]["version"].split(".")[:2])
+    assert minor in KUBERNETES_VERSIONS
+
+
+KUBERNETES_GO_MOD = """\
+module k8s.io/kubernetes
+
+go 1.25.0
+
+require (
+\tk8s.io/api v0.0.0
+\tsigs.k8s.io/yaml v1.6.0
+)
+
+replace (
+\tk8s.io/api => ./staging/src/k8s.io/api
+\tk8s.io/kubelet => ./staging/src/k8s.io/kubelet
+)
+"""
+ETCD_SERVER_GO_MOD = """\
+module go.etcd.io/etcd/server/v3
+
+replace (
+\tgo.etcd.io/etcd/api/v3 => ../api
+\tgo.etcd.io/etcd/client/v3 => ../client/v3
+)
+
+// Bad imports are sometimes causing attempts to pull that code.
+replace go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY
+
+replace go.etcd.io/tests/v3 => ./FORBIDDEN_DEPENDENCY
+"""
+
+
+def test_local_replaces_are_read_from_a_go_mod():
+    assert build.local_replaces(KUBERNETES_GO_MOD) == ["k8s.io/api", "k8s.io/kubelet"]
+    assert build.local_replaces(ETCD_SERVER_GO_MOD) == [
+        "go.etcd.io/etcd/api/v3", "go.etcd.io/etcd/client/v3", "go.etcd.io/etcd", "go.etcd.io/tests/v3"]
+
+
+def test_the_throwaway_module_requires_the_release_and_replaces_siblings_with_theirs():
+    component = build.GoComponent("kubernetes", "k8s.io/kubernetes", "1.35.4", [],
+                                  {"k8s.io/api": "0.35.4", "k8s.io/kubelet": "0.35.4"})
+    go_mod = build.throwaway_go_mod(component)
+    assert "require k8s.io/kubernetes v1.35.4\n" in go_mod
+    assert "replace k8s.io/api => k8s.io/api v0.35.4\n" in go_mod
+    assert "replace k8s.io/kubelet => k8s.io/kubelet v0.35.4\n" in go_mod
+    assert "./staging" not in go_mod
