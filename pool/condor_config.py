@@ -83,6 +83,11 @@ RUN = $(LOCAL_DIR)/run
 UPDATE_COLLECTOR_WITH_TCP = True
 # A container cannot tune the node's kernel (/proc/sys is read-only): don't try.
 LINUX_KERNEL_TUNING_SCRIPT =
+# Nor may it use the kernel's keyrings (the runtime's default seccomp profile forbids
+# keyctl), where the master would start a fresh session keyring; its keyring is its own.
+DISCARD_SESSION_KEYRING_ON_STARTUP = False
+# A pod has no mailer: nobody to send an administrator's mail through.
+CONDOR_ADMIN =
 """
 
 
@@ -98,6 +103,9 @@ SEC_CLIENT_AUTHENTICATION_METHODS = FS, PASSWORD
 SEC_PASSWORD_DIRECTORY = {PASSWORD_DIR}
 SEC_PASSWORD_FILE = {PASSWORD_FILE}
 SEC_TOKEN_POOL_SIGNING_KEY_FILE = {PASSWORD_FILE}
+# No SSL: the collector need not make itself a CA and host certificate (it would write
+# them into the image, which is read-only).
+COLLECTOR_BOOTSTRAP_SSL_CERTIFICATE = False
 POOL_DAEMONS = {POOL_DAEMON_IDENTITIES}
 ALLOW_DAEMON = $(POOL_DAEMONS)
 ALLOW_NEGOTIATOR = $(POOL_DAEMONS)

@@ -55,6 +55,17 @@ def test_security_is_required_and_password_based(dev, role):
         assert "*" not in identities
 
 
+@pytest.mark.parametrize("role", ["centralManager", "schedd", "worker"])
+def test_nothing_asks_a_confined_container_for_what_it_may_not_do(dev, role):
+    """Under the runtime's seccomp profile and a read-only image (found on the real cluster,
+    where each logged an error): no session keyring, no CA written into the image, no mail."""
+    config = role_view(dev, role)
+    assert config["DISCARD_SESSION_KEYRING_ON_STARTUP"] == "False"
+    assert config["COLLECTOR_BOOTSTRAP_SSL_CERTIFICATE"] == "False"
+    assert config["CONDOR_ADMIN"] == ""
+    assert config["LINUX_KERNEL_TUNING_SCRIPT"] == ""
+
+
 def test_one_uid_and_trust_domain_pool_wide(dev):
     domains = {(expand(role_view(dev, r), "UID_DOMAIN"), expand(role_view(dev, r), "TRUST_DOMAIN"))
                for r in ("centralManager", "schedd", "worker")}

@@ -189,6 +189,19 @@ def test_every_pod_runs_under_seccomp_with_only_its_roles_privileges(stack):
         assert "Read-only file system" in written.stderr, (pod.name, written)
 
 
+def test_confined_htcondor_logs_no_permission_error(stack):
+    """Nothing HTCondor does is refused by the runtime's seccomp filter, the dropped
+    capabilities or the read-only image (each once was: see the configuration's comments)."""
+    wait_for_ads(stack)
+    refused = re.compile(r"Permission denied|Operation not permitted|Read-only file system|"
+                         r"Failed to launch mailer")
+    for component in ("central-manager", "schedd", "worker"):
+        pod = stack.pod(component)
+        logs = pod.exec(["sh", "-c", "cat /var/lib/htcondor-pool/log/*Log*"]).stdout
+        assert "condor_master (CONDOR_MASTER) STARTING UP" in logs, pod.name
+        assert not [line for line in logs.splitlines() if refused.search(line)], pod.name
+
+
 def test_a_job_submitted_through_kubectl_exec_runs_and_its_output_comes_back(stack):
     wait_for_ads(stack)
     schedd = stack.pod("schedd")

@@ -4,20 +4,26 @@ cluster"), this stands in for the Pulumi engine, and nothing else does.
 
 - The objects are the ones the program registers under Pulumi mocks (tests/render.py),
   the same the unit tests check and the emulator runs, never a hand-written copy.
-- `up` applies them in registration order with server-side apply (pulumi-kubernetes'
-  default), waiting for each as the provider's await logic does: a Deployment until its
+- `up` applies them with server-side apply (pulumi-kubernetes' default), each once the
+  objects it depends on are done and side by side with the others that are ready, as the
+  Pulumi engine schedules them; and it waits for each as the provider's await logic does: a Deployment until its
   rollout is complete and its pods ready, a Service with a selector until its endpoints
   settle, a claim until Bound (or Pending under a WaitForFirstConsumer class), a Namespace
-  until Active. Objects the program no longer registers are deleted, newest first.
+  until Active. As Pulumi diffs the program against its state, an object the last `up`
+  applied unchanged is left alone; one the program no longer registers is deleted, newest
+  first.
 - `destroy` deletes everything, newest first, waiting for each to be gone.
 - `has_changes` is `pulumi preview --expect-no-changes` in reverse: would applying again
   change anything on the server (`kubectl diff --server-side`)?
 """
 
+import hashlib
 import json
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 
@@ -33,11 +39,26 @@ def _ref(manifest: dict) -> tuple[str, str, str]:
     return manifest["kind"], meta.get("namespace", ""), meta["name"]
 
 
+def _digest(manifest: dict) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
 @dataclass
 class Deployer:
     kubectl: list[str]  # e.g. ["kubectl"] with KUBECONFIG in env
     env: dict[str, str]
-    applied: list[dict] = field(default_factory=list)  # what the last `up` left, in order
+    # What the last `up` left, in order: each object's (kind, namespace, name) and a digest
+    # of what was applied, never the object itself (a Secret's data stays in the Secret).
+    applied: list[tuple[tuple[str, str, str], str]] = field(default_factory=list)
+    state_file: Path | None = None  # where `applied` persists between runs, if anywhere
+
+    def __post_init__(self):
+        if self.state_file is not None and self.state_file.exists():
+            self.applied = [(tuple(ref), digest) for ref, digest in json.loads(self.state_file.read_text())]
+
+    def _save(self) -> None:
+        if self.state_file is not None:
+            self.state_file.write_text(json.dumps(self.applied))
 
     def run(self, *args: str, stdin: str | None = None, timeout: float = 120, check: bool = True):
         result = subprocess.run([*self.kubectl, *args], input=stdin, capture_output=True, text=True,
@@ -57,16 +78,31 @@ class Deployer:
 
     # ---- up ------------------------------------------------------------------------------
     def up(self, rendered) -> None:
-        manifests = rendered.manifests()
+        resources = [r for r in rendered.resources if r.type.startswith("kubernetes:")]
+        manifests = [r.inputs for r in resources]
         wanted = {_ref(m) for m in manifests}
-        for manifest in manifests:
-            self.run("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
-                     "-f", "-", stdin=yaml.safe_dump(manifest))
-            self.await_ready(manifest)
-        for manifest in reversed(self.applied):
-            if _ref(manifest) not in wanted:
-                self.delete(manifest)
-        self.applied = manifests
+        done = {r.urn for r in rendered.resources if not r.type.startswith("kubernetes:")}
+        pending = list(resources)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            while pending:
+                ready = [r for r in pending if set(r.dependencies) <= done]
+                if not ready:
+                    raise RuntimeError(f"dependency cycle among {[r.name for r in pending]}")
+                list(pool.map(self._create_or_update, [r.inputs for r in ready]))
+                done |= {r.urn for r in ready}
+                pending = [r for r in pending if r not in ready]
+        for ref, _ in reversed(self.applied):
+            if ref not in wanted:
+                self.delete(ref)
+        self.applied = [(_ref(m), _digest(m)) for m in manifests]
+        self._save()
+
+    def _create_or_update(self, manifest: dict) -> None:
+        if (_ref(manifest), _digest(manifest)) in self.applied:
+            return  # no diff against the last `up`: Pulumi neither updates nor awaits it
+        self.run("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
+                 "-f", "-", stdin=yaml.safe_dump(manifest))
+        self.await_ready(manifest)
 
     def await_ready(self, manifest: dict) -> None:
         kind, namespace, name = _ref(manifest)
@@ -131,12 +167,13 @@ class Deployer:
             raise RuntimeError(f"kubectl diff failed: {result.stderr.strip()}")
         return result.stdout
 
-    def delete(self, manifest: dict) -> None:
-        kind, namespace, name = _ref(manifest)
+    def delete(self, ref: tuple[str, str, str]) -> None:
+        kind, namespace, name = ref
         args = ["delete", kind, name, "--ignore-not-found", "--wait=true", "--timeout=300s"]
         self.run(*args + (["-n", namespace] if namespace else []), timeout=330)
 
     def destroy(self) -> None:
-        for manifest in reversed(self.applied):
-            self.delete(manifest)
+        for ref, _ in reversed(self.applied):
+            self.delete(ref)
         self.applied = []
+        self._save()
