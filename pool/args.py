@@ -7,8 +7,11 @@ from . import validation
 from .condor_config import Intervals
 from .errors import PoolConfigError
 
-# The official HTCondor images, one per role, pinned to one LTS release.
-HTCONDOR_IMAGE_TAG = "24.0.15-el9"
+# The official HTCondor images, one per role, pinned to one release of the LTS series 25.0
+# (HTCondor's docs/version-history/lts-versions-25-0.rst and feature-versions-26-x.rst:
+# 25.0.15, October 22, 2026). Tags are `<version>-el9` (build/docker/services/build-images),
+# published for the newest release of each series.
+HTCONDOR_IMAGE_TAG = "25.0.15-el9"
 
 # A leaving worker's running jobs get its grace period less this long to finish; the rest
 # is for ending the ones that do not, handing them back to the queue, and shutting down.

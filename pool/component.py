@@ -1,5 +1,6 @@
 """HTCondorPool: a working HTCondor pool on Kubernetes, as one Pulumi component."""
 
+import base64
 import hashlib
 from importlib import resources as package_files
 
@@ -7,9 +8,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from . import manifests, validation
+from . import idtokens, manifests, validation
 from .args import HTCondorPoolArgs
 from .condor_config import CONDOR_PORT, snippet_files
+from .credentials import SIGNING_KEY_ROLES, TOKEN_HOLDERS
 from .password import password_file_base64
 
 PASSWORD_LENGTH = 40
@@ -25,16 +27,19 @@ def _sha256(text: str) -> str:
 
 
 class HTCondorPool(pulumi.ComponentResource):
-    """A pool password in a Secret, the generated HTCondor configuration in a ConfigMap, a
-    central-manager Service, a NetworkPolicy, a PersistentVolumeClaim for the schedd's
-    queue, and central-manager, schedd and worker Deployments. The schedd
-    and workers are created once the central manager is Available, i.e. its collector
-    answers (the walkthrough's order)."""
+    """A pool password in a Secret (the pool's signing key, for the central manager only),
+    an IDTOKEN minted from it for the schedd and one for the workers, each in a Secret, the
+    generated HTCondor configuration in a ConfigMap, a central-manager Service, a
+    NetworkPolicy, a PersistentVolumeClaim for the schedd's queue, and central-manager,
+    schedd and worker Deployments. The schedd and workers are created once the central
+    manager is Available, i.e. its collector answers (the walkthrough's order)."""
 
     central_manager_address: pulumi.Output[str]
     namespace: pulumi.Output[str]
     workers: pulumi.Output[int]
     pool_password: pulumi.Output[str]
+    submit_token: pulumi.Output[str]
+    worker_token: pulumi.Output[str]
     service_name: pulumi.Output[str]
     central_manager_deployment_name: pulumi.Output[str]
     schedd_deployment_name: pulumi.Output[str]
@@ -64,6 +69,18 @@ class HTCondorPool(pulumi.ComponentResource):
 
         service_name = manifests.object_name(name, "centralManager")
         central_manager_host = f"{service_name}.{args.namespace}.svc.cluster.local"
+        trust_domain = central_manager_host  # UID_DOMAIN and TRUST_DOMAIN (pool_config)
+
+        # Each token-holding role's IDTOKEN, minted from the key: the same key always gives
+        # the same token, a new one (passwordVersion) a new token.
+        tokens = {role: pulumi.Output.secret(password.result.apply(
+                      lambda key, holder=holder: idtokens.mint(key, trust_domain, holder.subject(trust_domain),
+                                                               holder.scopes)))
+                  for role, holder in TOKEN_HOLDERS.items()}
+        token_secrets = {role: k8s.core.v1.Secret(
+            manifests.token_secret_name(name, role), opts=child, **manifests.token_secret(
+                name, role, namespace, token.apply(lambda t: base64.b64encode(t.encode()).decode())))
+            for role, token in tokens.items()}
         files = snippet_files(central_manager_host, args.pool_name, uid_domain=central_manager_host,
                               job_retirement_seconds=args.job_retirement_seconds, intervals=args.intervals)
         for script in manifests.SCRIPTS:
@@ -77,9 +94,14 @@ class HTCondorPool(pulumi.ComponentResource):
             f"{name}-ingress", opts=child,
             **manifests.network_policy(name, namespace, args.allowed_cidrs))] if args.network_policy else []
 
-        # A hash of a 240-bit random password reveals nothing, and as a plain value it keeps
-        # the Deployments' specs readable in previews.
-        password_checksum = pulumi.Output.unsecret(password.result.apply(_sha256))
+        # A hash of a 240-bit random password, or of a token signed with a key derived from
+        # it, reveals nothing, and as a plain value it keeps the Deployments' specs readable
+        # in previews.
+        credential_checksums = {role: pulumi.Output.unsecret(tokens[role].apply(_sha256)) for role in tokens}
+        credential_checksums.update({role: pulumi.Output.unsecret(password.result.apply(_sha256))
+                                     for role in SIGNING_KEY_ROLES})
+        credential_secrets = {role: token_secrets[role] for role in token_secrets}
+        credential_secrets.update({role: secret for role in SIGNING_KEY_ROLES})
 
         spool = k8s.core.v1.PersistentVolumeClaim(
             manifests.spool_claim_name(name), opts=child, **manifests.schedd_spool_claim(
@@ -89,15 +111,16 @@ class HTCondorPool(pulumi.ComponentResource):
         def deployment(role: str, replicas: int, depends_on: list, **extra) -> k8s.apps.v1.Deployment:
             mounted = "".join(files[key] for key in manifests.role_config_keys(role))
             checksums = {manifests.CHECKSUM_CONFIG: _sha256(mounted),
-                         manifests.CHECKSUM_PASSWORD: password_checksum}
+                         manifests.CHECKSUM_CREDENTIAL: credential_checksums[role]}
+            credential = credential_secrets[role]
             return k8s.apps.v1.Deployment(
                 manifests.object_name(name, role),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[config, credential, *depends_on]),
                 **manifests.deployment(name, namespace, role, args.role(role), replicas,
-                                       config.metadata.name, secret.metadata.name, checksums,
+                                       config.metadata.name, credential.metadata.name, checksums,
                                        args.worker_grace_period_seconds, **extra))
 
-        central_manager = deployment("centralManager", 1, [config, secret, service, *policy])
+        central_manager = deployment("centralManager", 1, [service, *policy])
         schedd = deployment("schedd", 1, [central_manager, spool], spool_claim=spool.metadata.name)
         worker = deployment("worker", args.workers, [central_manager])
 
@@ -106,6 +129,9 @@ class HTCondorPool(pulumi.ComponentResource):
             service.metadata.name, ".", namespace, f".svc.cluster.local:{CONDOR_PORT}")
         self.workers = pulumi.Output.from_input(args.workers)
         self.pool_password = pulumi.Output.secret(password.result)
+        # For hosts outside the cluster that join the pool (README: outside hosts).
+        self.submit_token = tokens["schedd"]
+        self.worker_token = tokens["worker"]
         self.service_name = service.metadata.name
         self.central_manager_deployment_name = central_manager.metadata.name
         self.schedd_deployment_name = schedd.metadata.name
@@ -115,6 +141,8 @@ class HTCondorPool(pulumi.ComponentResource):
             "namespace": self.namespace,
             "workers": self.workers,
             "pool_password": self.pool_password,
+            "submit_token": self.submit_token,
+            "worker_token": self.worker_token,
             "service_name": self.service_name,
             "central_manager_deployment_name": self.central_manager_deployment_name,
             "schedd_deployment_name": self.schedd_deployment_name,

@@ -4,13 +4,19 @@ so tests parse exactly what the pods will read."""
 
 from dataclasses import dataclass
 
+from .credentials import TOKEN_HOLDERS
+
 # Where pods find what this program generates. LOCAL_DIR is an emptyDir: HTCondor's logs,
 # spool and job sandboxes live there, never in the image.
 CONFIG_DIR = "/etc/htcondor-pool"
 CONDOR_CONFIG = f"{CONFIG_DIR}/condor_config"
 SNIPPET_DIR = f"{CONFIG_DIR}/config.d"
+# The pool's signing key (the random pool password, as `condor_store_cred -f` writes it),
+# mounted in the central manager only; each other role's IDTOKEN (pool/credentials.py).
 PASSWORD_DIR = "/etc/htcondor-pool-password"
 PASSWORD_FILE = f"{PASSWORD_DIR}/POOL"
+TOKEN_DIR = "/etc/htcondor-pool-token"
+TOKEN_FILE_NAME = "token"
 LOCAL_DIR = "/var/lib/htcondor-pool"
 # The schedd's SPOOL (its job queue and history) and the submitters' home directories (their
 # jobs' input and output files) live on the schedd's PersistentVolumeClaim instead.
@@ -22,9 +28,10 @@ CONDOR_PORT = 9618
 CPUS_ENV = "HTCONDOR_POOL_CPUS"
 MEMORY_MB_ENV = "HTCONDOR_POOL_MEMORY_MB"
 
-# The identities a daemon gets by proving the pool password: `condor@password` from
-# HTCondor 23.9 on, `condor_pool@$(UID_DOMAIN)` before. Both name the same secret.
-POOL_DAEMON_IDENTITIES = "condor@password, condor_pool@$(UID_DOMAIN)"
+# The identity of a daemon that holds the signing key and signs its own token: the
+# central manager's. `condor@password` from HTCondor 23.9 on, `condor_pool@$(UID_DOMAIN)`
+# before; both mean "holds the pool's key".
+KEY_HOLDER_IDENTITIES = "condor@password, condor_pool@$(UID_DOMAIN)"
 
 # HTCondor daemons each role runs under condor_master (shared_port is started implicitly).
 ROLE_DAEMONS = {
@@ -92,27 +99,33 @@ CONDOR_ADMIN =
 
 
 def security_config() -> str:
+    submit, execute = (f"{TOKEN_HOLDERS[r].user}@$(TRUST_DOMAIN)" for r in ("schedd", "worker"))
     return f"""\
 # Security: every connection authenticated, encrypted and integrity-checked. Daemons prove
-# the pool password (PASSWORD); local users and probes use the file system (FS).
+# who they are with an IDTOKEN (the schedd and workers: the one mounted for their role; the
+# central manager's: ones they sign with the pool's key); local users and probes with the
+# file system (FS).
 SEC_DEFAULT_AUTHENTICATION = REQUIRED
 SEC_DEFAULT_ENCRYPTION = REQUIRED
 SEC_DEFAULT_INTEGRITY = REQUIRED
-SEC_DEFAULT_AUTHENTICATION_METHODS = FS, PASSWORD
-SEC_CLIENT_AUTHENTICATION_METHODS = FS, PASSWORD
-SEC_PASSWORD_DIRECTORY = {PASSWORD_DIR}
-SEC_PASSWORD_FILE = {PASSWORD_FILE}
-SEC_TOKEN_POOL_SIGNING_KEY_FILE = {PASSWORD_FILE}
+SEC_DEFAULT_AUTHENTICATION_METHODS = FS, IDTOKENS
+SEC_CLIENT_AUTHENTICATION_METHODS = FS, IDTOKENS
+SEC_TOKEN_DIRECTORY = {TOKEN_DIR}
 # No SSL: the collector need not make itself a CA and host certificate (it would write
 # them into the image, which is read-only).
 COLLECTOR_BOOTSTRAP_SSL_CERTIFICATE = False
-POOL_DAEMONS = {POOL_DAEMON_IDENTITIES}
-ALLOW_DAEMON = $(POOL_DAEMONS)
-ALLOW_NEGOTIATOR = $(POOL_DAEMONS)
-ALLOW_ADVERTISE_MASTER = $(POOL_DAEMONS)
-ALLOW_ADVERTISE_SCHEDD = $(POOL_DAEMONS)
-ALLOW_ADVERTISE_STARTD = $(POOL_DAEMONS)
-ALLOW_ADMINISTRATOR = root@$(UID_DOMAIN), $(POOL_DAEMONS)
+# Who is who: the central manager's daemons (holders of the key), the submit and execute
+# nodes (holders of their tokens, pool/credentials.py).
+CENTRAL_MANAGER_DAEMONS = {KEY_HOLDER_IDENTITIES}
+SUBMIT_NODES = {submit}
+EXECUTE_NODES = {execute}
+# What each may do. A token may do no more than its scopes, whatever these lists allow.
+ALLOW_DAEMON = $(CENTRAL_MANAGER_DAEMONS)
+ALLOW_NEGOTIATOR = $(CENTRAL_MANAGER_DAEMONS)
+ALLOW_ADVERTISE_MASTER = $(CENTRAL_MANAGER_DAEMONS), $(SUBMIT_NODES), $(EXECUTE_NODES)
+ALLOW_ADVERTISE_SCHEDD = $(SUBMIT_NODES)
+ALLOW_ADVERTISE_STARTD = $(EXECUTE_NODES)
+ALLOW_ADMINISTRATOR = root@$(UID_DOMAIN), $(CENTRAL_MANAGER_DAEMONS)
 # Any authenticated identity may query and submit; the schedd still checks job owners.
 ALLOW_READ = *
 ALLOW_WRITE = *
@@ -139,6 +152,10 @@ def role_config(role: str, job_retirement_seconds: int) -> str:
     header = f"# Role {role}: the daemons condor_master runs in this pod.\nDAEMON_LIST = {daemons}\n"
     if role == "centralManager":
         return header + f"""\
+# Only this pod holds the pool's signing key: its collector verifies every token with it.
+SEC_PASSWORD_DIRECTORY = {PASSWORD_DIR}
+SEC_PASSWORD_FILE = {PASSWORD_FILE}
+SEC_TOKEN_POOL_SIGNING_KEY_FILE = {PASSWORD_FILE}
 # This pod's daemons report to the collector beside them, not through the Service: the
 # Service routes only to ready pods, and this pod is not ready before its collector is, so
 # the negotiator's and master's first updates would be refused and wait a whole interval.

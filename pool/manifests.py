@@ -9,8 +9,9 @@ from .args import RoleSpec
 from .security import POD_SECURITY_CONTEXT, WRITABLE_SCRATCH, container_security_context
 from .condor_config import (
     CONDOR_CONFIG, CONDOR_PORT, CONFIG_DIR, CPUS_ENV, LOCAL_DIR, MEMORY_MB_ENV, PASSWORD_DIR,
-    SHARED_SNIPPETS, SPOOL_DIR, SUBMIT_HOME_DIR, role_snippet_name,
+    SHARED_SNIPPETS, SPOOL_DIR, SUBMIT_HOME_DIR, TOKEN_DIR, TOKEN_FILE_NAME, role_snippet_name,
 )
+from .credentials import SIGNING_KEY_ROLES
 
 # Kubernetes component names (labels, object-name suffixes) of the config roles.
 COMPONENTS = {"centralManager": "central-manager", "schedd": "schedd", "worker": "worker"}
@@ -23,7 +24,8 @@ SCRIPTS = (ENTRYPOINT, PRESTOP_DRAIN)
 DEFAULT_GRACE_SECONDS = 30
 PASSWORD_KEY = "POOL"
 CHECKSUM_CONFIG = "htcondor-pool/config-checksum"
-CHECKSUM_PASSWORD = "htcondor-pool/password-checksum"
+# Of the role's credential (the signing key, or the role's token): a new one rolls the pods.
+CHECKSUM_CREDENTIAL = "htcondor-pool/credential-checksum"
 
 # What each role's probes ask HTCondor, only ever of the pod's own daemons: a liveness
 # probe that depended on the central manager would restart every worker during a
@@ -69,11 +71,38 @@ def namespace(name: str, instance: str) -> dict:
 
 def password_secret(instance: str, namespace_name, password_file_b64) -> dict:
     return {
-        "metadata": {"name": f"{instance}-pool-password", "namespace": namespace_name,
+        "metadata": {"name": credential_secret_name(instance, "centralManager"), "namespace": namespace_name,
                      "labels": labels(instance)},
         "type": "Opaque",
         "data": {PASSWORD_KEY: password_file_b64},
     }
+
+
+def token_secret_name(instance: str, role: str) -> str:
+    return f"{object_name(instance, role)}-token"
+
+
+def token_secret(instance: str, role: str, namespace_name, token_b64) -> dict:
+    """A role's IDTOKEN, as the one file of HTCondor's token directory."""
+    return {
+        "metadata": {"name": token_secret_name(instance, role), "namespace": namespace_name,
+                     "labels": labels(instance, role)},
+        "type": "Opaque",
+        "data": {TOKEN_FILE_NAME: token_b64},
+    }
+
+
+def credential_secret_name(instance: str, role: str) -> str:
+    """The Secret a role's pods mount: the signing key's, or the role's token's."""
+    return f"{instance}-pool-password" if role in SIGNING_KEY_ROLES else token_secret_name(instance, role)
+
+
+def credential_mount(role: str) -> dict:
+    """Where a role's pods find their credential: the signing key, or their token. One
+    regular file (a subPath), not the kubelet's symlink into its `..data` directory:
+    `condor_token_list` refuses to follow one. The pods roll when it changes."""
+    directory, key = (PASSWORD_DIR, PASSWORD_KEY) if role in SIGNING_KEY_ROLES else (TOKEN_DIR, TOKEN_FILE_NAME)
+    return {"name": "credential", "mountPath": f"{directory}/{key}", "subPath": key, "readOnly": True}
 
 
 def config_map(instance: str, namespace_name, files: dict[str, str]) -> dict:
@@ -167,11 +196,12 @@ def _env(role: str) -> list[dict]:
 
 
 def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replicas: int,
-               config_map_name, secret_name, checksums: dict, worker_grace_seconds: int,
+               config_map_name, credential_secret, checksums: dict, worker_grace_seconds: int,
                spool_claim=None) -> dict:
-    """A role's Deployment. `checksums` become pod-template annotations: a change of config
-    or password changes the template, which rolls the pods. The schedd's needs the name
-    of its volume's claim, `spool_claim`."""
+    """A role's Deployment. `credential_secret` names the Secret with the role's credential
+    (the signing key, or the role's token). `checksums` become pod-template annotations: a
+    change of config or credential changes the template, which rolls the pods. The
+    schedd's needs the name of its volume's claim, `spool_claim`."""
     if (role == "schedd") != (spool_claim is not None):
         raise ValueError("the schedd, and only the schedd, mounts a spool claim")
     name = object_name(instance, role)
@@ -205,15 +235,15 @@ def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replica
             **container_extra,
             "volumeMounts": [
                 {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-                {"name": "password", "mountPath": PASSWORD_DIR, "readOnly": True},
+                credential_mount(role),
                 {"name": "local", "mountPath": LOCAL_DIR},
                 *({"name": name, "mountPath": path} for name, path in WRITABLE_SCRATCH.items()),
             ],
         }],
         "volumes": [
             {"name": "config", "configMap": {"name": config_map_name, "items": items, "defaultMode": 0o444}},
-            # 0400 and owned by root: HTCondor refuses a password file others can read.
-            {"name": "password", "secret": {"secretName": secret_name, "defaultMode": 0o400}},
+            # 0400 and owned by root: HTCondor refuses a key or token file others can read.
+            {"name": "credential", "secret": {"secretName": credential_secret, "defaultMode": 0o400}},
             {"name": "local", "emptyDir": {}},
             *({"name": name, "emptyDir": {}} for name in WRITABLE_SCRATCH),
         ],

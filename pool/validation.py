@@ -97,7 +97,7 @@ def pinned_image(key: str, value: object) -> str:
     if not ok or (not digest and tag in ("", "latest")):
         raise PoolConfigError(
             key, value, "an image pinned to a version tag or digest (not 'latest'), "
-            "e.g. 'htcondor/execute:24.0.15-el9'",
+            "e.g. 'htcondor/execute:25.0.15-el9'",
         )
     return value
 

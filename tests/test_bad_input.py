@@ -43,8 +43,8 @@ CASES = [
      "htcondor-pool:resources.worker.gpu: '1' is not allowed; expected a key among cpu, memory"),
     ({"resources": '{"workers": {"cpu": "2"}}'},
      "htcondor-pool:resources.workers: {'cpu': '2'} is not allowed; expected a key among centralManager, schedd, worker"),
-    ({"images": '{"submit": "htcondor/submit:24.0.15-el9"}'},
-     "htcondor-pool:images.submit: 'htcondor/submit:24.0.15-el9' is not allowed; expected a key among centralManager, schedd, worker"),
+    ({"images": '{"submit": "htcondor/submit:25.0.15-el9"}'},
+     "htcondor-pool:images.submit: 'htcondor/submit:25.0.15-el9' is not allowed; expected a key among centralManager, schedd, worker"),
     ({"resources": '{"worker": {"cpu": "two"}}'},
      "htcondor-pool:resources.worker.cpu: 'two' is not allowed; expected a Kubernetes quantity of at least 0.001 CPU"),
     ({"resources": '{"worker": {"memory": "2GB"}}'},
@@ -55,8 +55,8 @@ CASES = [
      "htcondor-pool:images.worker: 'htcondor/execute' is not allowed; expected an image pinned to a version tag or digest"),
     ({"images": '{"worker": "htcondor/execute:latest"}'},
      "htcondor-pool:images.worker: 'htcondor/execute:latest' is not allowed; expected an image pinned"),
-    ({"images": "htcondor/execute:24.0.15-el9"},
-     "htcondor-pool:images: 'htcondor/execute:24.0.15-el9' is not allowed; expected an object"),
+    ({"images": "htcondor/execute:25.0.15-el9"},
+     "htcondor-pool:images: 'htcondor/execute:25.0.15-el9' is not allowed; expected an object"),
     ({"poolName": "pool\nDAEMON_LIST = MASTER"}, "htcondor-pool:poolName: 'pool\\nDAEMON_LIST = MASTER' is not allowed"),
     ({"worker": "3"}, "htcondor-pool:worker: '3' is not allowed; expected a known key: one of name, namespace"),
 ]
@@ -86,4 +86,4 @@ def test_library_callers_get_the_same_checks_naming_the_argument():
     with pytest.raises(PoolConfigError, match=r"^workers: -2 is not allowed"):
         HTCondorPoolArgs(workers=-2)
     with pytest.raises(PoolConfigError, match=r"^worker.memory: '1 Gi' is not allowed"):
-        HTCondorPoolArgs(worker=RoleSpec("htcondor/execute:24.0.15-el9", "1", "1 Gi"))
+        HTCondorPoolArgs(worker=RoleSpec("htcondor/execute:25.0.15-el9", "1", "1 Gi"))

@@ -62,18 +62,21 @@ def test_dev_stack_has_one_worker(dev):
     assert dev.outputs["workers"] == 1
 
 
-def test_outputs_name_the_objects_and_only_the_password_is_secret(dev):
+def test_outputs_name_the_objects_and_only_the_credentials_are_secret(dev):
+    tokens = {name: dev.outputs[name] for name in ("submit_token", "worker_token")}
     assert dev.outputs == {
         "central_manager_address": "htcondor-central-manager.htcondor.svc.cluster.local:9618",
         "namespace": "htcondor",
         "workers": 1,
         "pool_password": dev.password,
+        **tokens,
         "service_name": "htcondor-central-manager",
         "central_manager_deployment_name": "htcondor-central-manager",
         "schedd_deployment_name": "htcondor-schedd",
         "worker_deployment_name": "htcondor-worker",
     }
-    assert dev.secret_outputs == {"pool_password"}
+    assert all(token.count(".") == 2 for token in tokens.values())  # JWTs
+    assert dev.secret_outputs == {"pool_password", "submit_token", "worker_token"}
 
 
 def test_two_pools_can_share_a_namespace():
@@ -143,7 +146,7 @@ def test_a_config_change_rolls_the_pods_and_scaling_does_not():
 def test_a_new_password_rolls_every_pod():
     one, two = render(password="first-password"), render(password="second-password")
     for role in ("centralManager", "schedd", "worker"):
-        assert annotations(one, role)[manifests.CHECKSUM_PASSWORD] != annotations(two, role)[manifests.CHECKSUM_PASSWORD]
+        assert annotations(one, role)[manifests.CHECKSUM_CREDENTIAL] != annotations(two, role)[manifests.CHECKSUM_CREDENTIAL]
         assert annotations(one, role)[manifests.CHECKSUM_CONFIG] == annotations(two, role)[manifests.CHECKSUM_CONFIG]
 
 
@@ -153,7 +156,9 @@ def test_each_pod_mounts_the_shared_config_and_only_its_own_role(dev):
         keys = [item["key"] for item in volumes["config"]["configMap"]["items"]]
         assert f"50-role-{role}.conf" in keys
         assert not [k for k in keys if k.startswith("50-role-") and k != f"50-role-{role}.conf"]
-        assert volumes["password"]["secret"] == {"secretName": "htcondor-pool-password", "defaultMode": 0o400}
+        credential = {"centralManager": "htcondor-pool-password", "schedd": "htcondor-schedd-token",
+                      "worker": "htcondor-worker-token"}[role]
+        assert volumes["credential"]["secret"] == {"secretName": credential, "defaultMode": 0o400}
 
 
 def pod_spec(rendered, role):

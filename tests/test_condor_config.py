@@ -42,17 +42,41 @@ def test_central_manager_daemons_report_to_their_own_collector_not_the_service(d
 
 
 @pytest.mark.parametrize("role", ["centralManager", "schedd", "worker"])
-def test_security_is_required_and_password_based(dev, role):
+def test_security_is_required_and_token_based(dev, role):
     config = role_view(dev, role)
     for aspect in ("AUTHENTICATION", "ENCRYPTION", "INTEGRITY"):
         assert config[f"SEC_DEFAULT_{aspect}"] == "REQUIRED"
-    assert "PASSWORD" in as_list(config["SEC_DEFAULT_AUTHENTICATION_METHODS"])
-    assert config["SEC_PASSWORD_FILE"] == f"{condor_config.PASSWORD_DIR}/POOL"
-    for level in ("ALLOW_DAEMON", "ALLOW_NEGOTIATOR", "ALLOW_ADVERTISE_STARTD", "ALLOW_ADVERTISE_SCHEDD",
-                  "ALLOW_ADVERTISE_MASTER"):
-        identities = as_list(expand(config, level))
-        assert "condor@password" in identities and f"condor_pool@{HOST}" in identities
-        assert "*" not in identities
+    for methods in ("SEC_DEFAULT_AUTHENTICATION_METHODS", "SEC_CLIENT_AUTHENTICATION_METHODS"):
+        assert as_list(config[methods]) == ["FS", "IDTOKENS"]  # no shared password between pods
+    assert config["SEC_TOKEN_DIRECTORY"] == condor_config.TOKEN_DIR
+
+
+def test_only_the_central_manager_is_told_where_the_signing_key_is(dev):
+    key = f"{condor_config.PASSWORD_DIR}/POOL"
+    config = role_view(dev, "centralManager")
+    assert config["SEC_TOKEN_POOL_SIGNING_KEY_FILE"] == key and config["SEC_PASSWORD_FILE"] == key
+    for role in ("schedd", "worker"):
+        assert not [k for k, v in role_view(dev, role).items() if condor_config.PASSWORD_DIR in v], role
+
+
+CM_DAEMONS = {"condor@password", f"condor_pool@{HOST}"}  # hold the key: sign their own tokens
+SUBMIT, EXECUTE = f"submit@{HOST}", f"worker@{HOST}"
+
+
+@pytest.mark.parametrize("role", ["centralManager", "schedd", "worker"])
+def test_each_identity_may_do_only_what_its_role_does(dev, role):
+    config = role_view(dev, role)
+    allowed = lambda level: set(as_list(expand(config, f"ALLOW_{level}")))  # noqa: E731
+    # Workers advertise slots and masters; the schedd advertises itself and its master.
+    assert allowed("ADVERTISE_STARTD") == {EXECUTE}
+    assert allowed("ADVERTISE_SCHEDD") == {SUBMIT}
+    assert allowed("ADVERTISE_MASTER") == CM_DAEMONS | {SUBMIT, EXECUTE}
+    # Only the central manager's daemons act as daemons, negotiate or administer the pool
+    # (with root on each pod, through the file system).
+    assert allowed("DAEMON") == CM_DAEMONS
+    assert allowed("NEGOTIATOR") == CM_DAEMONS
+    assert allowed("ADMINISTRATOR") == CM_DAEMONS | {f"root@{HOST}"}
+    assert allowed("READ") == allowed("WRITE") == {"*"}
 
 
 @pytest.mark.parametrize("role", ["centralManager", "schedd", "worker"])

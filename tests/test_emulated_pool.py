@@ -6,7 +6,6 @@ import re
 import time
 
 from pool.condor_config import CONDOR_PORT, LOCAL_DIR
-from pool.password import scramble
 from pool.security import ROLE_CAPABILITIES
 from tests.conftest import REPORTS
 from tests.podsim.kubelet import wait_until
@@ -182,7 +181,8 @@ def test_a_killed_central_manager_is_replaced_and_the_pool_heals(emulated_pool):
     assert not any(old.name in name for _, name in healed)
 
 
-def outside_host_config(with_password: bool) -> str:
+def outside_host_config(with_token: bool, daemons: str = "MASTER, STARTD") -> str:
+    """An outside host's own configuration, as its admin writes it from the README."""
     return f"""\
 include ifexist : /etc/condor/condor_config
 LOCAL_CONFIG_DIR =
@@ -199,45 +199,68 @@ RUN = $(LOCAL_DIR)/run
 SEC_DEFAULT_AUTHENTICATION = REQUIRED
 SEC_DEFAULT_ENCRYPTION = REQUIRED
 SEC_DEFAULT_INTEGRITY = REQUIRED
-SEC_DEFAULT_AUTHENTICATION_METHODS = {"FS, PASSWORD" if with_password else "FS"}
-SEC_PASSWORD_FILE = $(LOCAL_DIR)/POOL
-ALLOW_DAEMON = condor@password, condor_pool@$(UID_DOMAIN)
-DAEMON_LIST = MASTER, STARTD
+SEC_DEFAULT_AUTHENTICATION_METHODS = {"FS, IDTOKENS" if with_token else "FS"}
+SEC_TOKEN_DIRECTORY = $(LOCAL_DIR)/tokens.d
+ALLOW_READ = *
+ALLOW_WRITE = *
+DAEMON_LIST = {daemons}
 UPDATE_INTERVAL = 10
+SCHEDD_INTERVAL = 10
 RunBenchmarks = False
 MOUNT_UNDER_SCRATCH =
 LINUX_KERNEL_TUNING_SCRIPT =
+DISCARD_SESSION_KEYRING_ON_STARTUP = False
 """
 
 
+# The admin stores the token the stack output gives (root-owned, 0600), then starts HTCondor.
 START_MASTER = ("mkdir -p /var/lib/outside/log /var/lib/outside/spool /var/lib/outside/execute "
-                "/var/lib/outside/lock /var/lib/outside/run && chown condor: /var/lib/outside/* && "
+                "/var/lib/outside/lock /var/lib/outside/run /var/lib/outside/tokens.d && "
+                "chown condor: /var/lib/outside/log /var/lib/outside/spool /var/lib/outside/execute "
+                "/var/lib/outside/lock /var/lib/outside/run && "
                 "{prepare} condor_master -f & wait")
+STORE_TOKEN = ('printf "%s\\n" "$POOL_TOKEN" > /var/lib/outside/tokens.d/pool && '
+               "chmod 600 /var/lib/outside/tokens.d/pool &&")
 
 
-def test_an_outside_host_given_the_plaintext_password_joins(emulated_pool):
-    """condor_store_cred, given the plaintext, writes the file the Secret holds: proven by a
-    host outside the pool using it to join."""
-    host = emulated_pool.run_host(
-        "outside-joiner", {"condor_config": outside_host_config(with_password=True)},
-        ["/bin/sh", "-c", START_MASTER.format(
-            prepare='condor_store_cred -f /var/lib/outside/POOL -p "$POOL_PASSWORD" &&')],
+def test_an_outside_worker_given_the_worker_token_joins(emulated_pool):
+    """The `worker_token` stack output is all an outside execute node needs."""
+    emulated_pool.run_host(
+        "outside-worker", {"condor_config": outside_host_config(with_token=True)},
+        ["/bin/sh", "-c", START_MASTER.format(prepare=STORE_TOKEN)],
         env={"CONDOR_CONFIG": "/etc/outside/condor_config",
-             "POOL_PASSWORD": emulated_pool.rendered.password})
-    stored = wait_until(lambda: host.exec(["od", "-An", "-tx1", "/var/lib/outside/POOL"]).stdout.split(),
-                        30, 0.2, "condor_store_cred to write the password file")
-    assert bytes.fromhex("".join(stored)) == scramble(emulated_pool.rendered.password)
-    wait_for_ads(emulated_pool, {("Machine", "slot1@outside-joiner")}, timeout=60)
+             "POOL_TOKEN": emulated_pool.rendered.outputs["worker_token"]})
+    wait_for_ads(emulated_pool, {("Machine", "slot1@outside-worker")}, timeout=60)
 
 
-def test_a_worker_with_a_different_password_never_joins(emulated_pool):
-    """The real worker pod template, with only its Secret holding another password."""
-    foreign = next(m for m in render(password="not-the-pool-password").manifests() if m["kind"] == "Secret")
-    emulated_pool.secrets["foreign-pool-password"] = foreign
+def test_an_outside_submit_host_given_the_submit_token_runs_jobs_in_the_pool(emulated_pool):
+    """The `submit_token` stack output is all an outside submit node needs: it advertises
+    its schedd with it, and the negotiator and the workers reach that schedd through the
+    match's own security sessions, so it never needs the pool's key."""
+    host = emulated_pool.run_host(
+        "outside-submit", {"condor_config": outside_host_config(with_token=True, daemons="MASTER, SCHEDD")},
+        ["/bin/sh", "-c", START_MASTER.format(prepare=STORE_TOKEN)],
+        env={"CONDOR_CONFIG": "/etc/outside/condor_config",
+             "POOL_TOKEN": emulated_pool.rendered.outputs["submit_token"]})
+    wait_for_ads(emulated_pool, {("Scheduler", "outside-submit")}, timeout=60)
+    wrote = host.exec(["sh", "-c", "cd && printf 'executable=/bin/hostname\\noutput=out\\nlog=log\\n"
+                                   "should_transfer_files=YES\\nqueue\\n' > job && condor_submit job"],
+                      user="submitter", timeout=60)
+    assert wrote.returncode == 0, wrote.stderr
+    done = host.exec(["sh", "-c", "cd && condor_wait -wait 120 log && cat out"], user="submitter", timeout=150)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] in {p.name for p in emulated_pool.pods_of(WORKER)} | {"outside-worker"}
+
+
+def test_a_worker_with_a_token_from_another_pools_key_never_joins(emulated_pool):
+    """The real worker pod template, with only its token minted from another pool's key."""
+    foreign = next(m for m in render(password="not-the-pool-password").manifests()
+                   if m["kind"] == "Secret" and m["metadata"]["name"] == "htcondor-worker-token")
+    emulated_pool.secrets["foreign-worker-token"] = foreign
     template = json.loads(json.dumps(emulated_pool.deployments[WORKER]["spec"]["template"]))
     for volume in template["spec"]["volumes"]:
         if "secret" in volume:
-            volume["secret"]["secretName"] = "foreign-pool-password"
+            volume["secret"]["secretName"] = "foreign-worker-token"
     intruder = emulated_pool.run_pod("htcondor-worker-intruder", template, namespace="htcondor")
     # The collector refused its attempt to authenticate; only then is "no ad" evidence.
     refused(the(emulated_pool, CM), "CollectorLog", intruder.ip)
@@ -246,7 +269,7 @@ def test_a_worker_with_a_different_password_never_joins(emulated_pool):
 
 def test_unauthenticated_outsiders_can_neither_advertise_nor_submit(emulated_pool):
     host = emulated_pool.run_host(
-        "outside-intruder", {"condor_config": outside_host_config(with_password=False),
+        "outside-intruder", {"condor_config": outside_host_config(with_token=False),
                              "fake.ad": 'MyType = "Machine"\nName = "slot1@fake-worker"\n'
                                         'Machine = "fake-worker"\nMyAddress = "<10.244.99.99:9618>"\n'
                                         'Requirements = true\nStartdIpAddr = "<10.244.99.99:9618>"\n'},

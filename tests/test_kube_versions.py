@@ -16,15 +16,17 @@ def pip_pins() -> dict[str, str]:
         if line.strip() and not line.startswith("#"):
             requirement = Requirement(line)
             (spec,) = requirement.specifier
-            assert spec.operator == "==", f"{line}: pin an exact version"
+            assert spec.operator == "==", f"{line}: pin an exact version"  # the program's too
             pins[requirement.name] = spec.version
     return pins
 
 
 def test_the_pulumi_builds_are_pinned_to_the_pip_pins():
     pulumi = build.versions()["pulumi"]
-    assert pip_pins() == {"pulumi": pulumi["cli"], "pulumi-kubernetes": pulumi["kubernetes-provider"],
-                          "pulumi-random": pulumi["random-provider"]}
+    pins = pip_pins()
+    assert {name: pins[name] for name in ("pulumi", "pulumi-kubernetes", "pulumi-random")} == {
+        "pulumi": pulumi["cli"], "pulumi-kubernetes": pulumi["kubernetes-provider"],
+        "pulumi-random": pulumi["random-provider"]}
 
 
 def test_every_component_is_pinned_to_one_release():

@@ -15,11 +15,16 @@ import time
 
 import pytest
 
+from pool import idtokens
 from pool.args import ROLES
-from pool.condor_config import PASSWORD_FILE
+from pool.credentials import TOKEN_HOLDERS
 from pool.password import scramble
 from pool.security import ROLE_CAPABILITIES
 from tests.conftest import REPORTS, start_kube_cluster
+from tests.credential_checks import (
+    address_of, advertise, authorizations, denied_to, files_holding, held_credential, rendered_credential,
+    token_subjects,
+)
 from tests.htcondor_jobs import output, submit, wait_completed, wait_running
 from tests.kube.deploy import Deployer
 from tests.kube.kubectl import KubePod, Kubectl
@@ -202,6 +207,34 @@ def test_confined_htcondor_logs_no_permission_error(stack):
         assert not [line for line in logs.splitlines() if refused.search(line)], pod.name
 
 
+def test_each_role_holds_only_its_credential_and_can_do_only_what_its_role_does(stack):
+    """The signing key only in the central manager; the schedd's and a worker's tokens read by
+    HTCondor, and limited: no Scheduler ad from a worker, no Machine ad from the schedd, no
+    administration of the central manager or the schedd from a worker, no foreign token."""
+    wait_for_ads(stack)
+    host = stack.rendered.outputs["central_manager_address"].rsplit(":", 1)[0]
+    submit, execute = (TOKEN_HOLDERS[r].subject(host) for r in ("schedd", "worker"))
+    cm, schedd, worker = (stack.pod(c) for c in ("central-manager", "schedd", "worker"))
+    key = [stack.password.encode(), scramble(stack.password)]
+    assert files_holding(schedd, key) == [] and files_holding(worker, key) == []
+    assert "/etc/htcondor-pool-password/POOL" in files_holding(cm, key)
+    assert token_subjects(schedd) == [submit] and token_subjects(worker) == [execute]
+
+    assert denied_to(advertise(worker, "UPDATE_SCHEDD_AD"), execute)
+    assert denied_to(advertise(schedd, "UPDATE_STARTD_AD"), submit)
+    table = authorizations(worker, address_of(worker, "master", cm.name))
+    assert {level for level, who in table.items() if who} == {"READ", "ADVERTISE_MASTER", "ADVERTISE_STARTD"}
+    assert set(authorizations(worker, address_of(worker, "schedd", schedd.name)).values()) == {None}
+
+    foreign = idtokens.mint("another-pools-password", host, execute, TOKEN_HOLDERS["worker"].scopes)
+    worker.exec(["sh", "-c", "mkdir -p /tmp/foreign && cat > /tmp/foreign/token && chmod 600 /tmp/foreign/token"],
+                stdin=foreign + "\n")
+    result = advertise(worker, "UPDATE_STARTD_AD", token_dir="/tmp/foreign")
+    assert "Failed to authenticate using IDTOKENS" in result.stdout + result.stderr
+    fakes = [name for _, name in ads(stack) if "fake" in name]
+    assert not fakes, fakes
+
+
 def test_a_job_submitted_through_kubectl_exec_runs_and_its_output_comes_back(stack):
     wait_for_ads(stack)
     schedd = stack.pod("schedd")
@@ -253,9 +286,14 @@ def test_rotating_the_password_rolls_every_pod_and_the_pool_runs_a_job(stack):
     stack.up(passwordVersion="2")
     after = {p["metadata"]["name"] for role in ("central-manager", "schedd", "worker") for p in stack.pods(role)}
     assert len(after) == 3 and not before & after, (before, after)
-    for role in ("central-manager", "schedd", "worker"):
-        held = stack.pod(role).exec(["od", "-An", "-tx1", PASSWORD_FILE]).stdout.split()
-        assert bytes.fromhex("".join(held)) == scramble(stack.password), role
+    for role, component in (("centralManager", "central-manager"), ("schedd", "schedd"), ("worker", "worker")):
+        # The new key in the central manager; tokens re-minted from it in the others.
+        held = held_credential(stack.pod(component), role)
+        assert held == rendered_credential(stack.rendered, role), role
+        if role == "centralManager":
+            assert held == scramble(stack.password)
+        else:
+            idtokens.verify(held.decode(), stack.password)
     wait_for_ads(stack, timeout=180)
     schedd = stack.pod("schedd")
     cluster_id = submit(schedd, "rotated", SLEEPER, sleeper_submit(1, tag="rotated"))

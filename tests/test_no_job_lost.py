@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from pool.condor_config import PASSWORD_FILE
+from pool import idtokens
 from pool.password import scramble
+from tests.credential_checks import held_credential, rendered_credential
 from tests.conftest import REPORTS, start_cluster
 from tests.htcondor_jobs import output, queue_is_empty, submit, wait_completed, wait_running
 from tests.podsim.kubelet import wait_until
@@ -177,18 +178,26 @@ def test_the_queue_running_jobs_and_their_files_survive_the_schedd_pod(pool):
 
 def test_rotating_the_password_rolls_every_pod_and_the_pool_reforms_under_it(pool):
     before = {p.name for p in pool.pods.values()}
-    old_password = pool.rendered.password
+    previous = pool.rendered
+    old_password = previous.password
     rotated = render({**CONFIG, "passwordVersion": "2"})  # `pulumi config set passwordVersion 2`
     assert rotated.password != old_password
     started = time.monotonic()
-    pool.apply_rendered(rotated)  # as `pulumi up`: the Secret, then each Deployment rolls
+    pool.apply_rendered(rotated)  # as `pulumi up`: the Secrets, then each Deployment rolls
     rolled = time.monotonic() - started
     pods = [p for p in pool.pods.values() if not p.deleting]
     assert sorted(p.deployment for p in pods) == [CM, SCHEDD, WORKER, WORKER]
     assert not before & {p.name for p in pods}, "every pod was replaced"
+    assert scramble(rotated.password) == rendered_credential(rotated, "centralManager")
     for pod in pods:
-        held = bytes.fromhex("".join(pod.exec(["od", "-An", "-tx1", PASSWORD_FILE]).stdout.split()))
-        assert held == scramble(rotated.password), pod.name
+        # The central manager holds the new key; the schedd and workers tokens re-minted
+        # from it (new ones: the old key's tokens would no longer verify).
+        role = {CM: "centralManager", SCHEDD: "schedd", WORKER: "worker"}[pod.deployment]
+        held = held_credential(pod, role)
+        assert held == rendered_credential(rotated, role), pod.name
+        if role != "centralManager":
+            assert held != rendered_credential(previous, role)
+            idtokens.verify(held.decode(), rotated.password)
     wait_slots(pool)  # every new worker joined the new central manager
     schedd = the(pool, SCHEDD)
     job = submit(schedd, "rotated", SLEEPER, sleeper_submit(1, count=2, tag="rotated"))

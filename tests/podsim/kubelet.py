@@ -175,8 +175,9 @@ class Pod:
             volume["_source"] = str(path)
         for m in self.container.get("volumeMounts", []):
             source = self.mount_source(m)
-            if "subPath" in m:
-                source.mkdir(parents=True, exist_ok=True)  # as the kubelet does
+            if "subPath" in m and not source.exists():
+                source.mkdir(parents=True)  # as the kubelet does; an existing file (or a
+                # Secret's symlink to one) is mounted as the file itself
             mounts.append({"source": str(source), "target": m["mountPath"],
                            "read_only": m.get("readOnly", False)})
         (self.directory / "hosts").write_text(hosts_file(self.name, self.ip, service_names))
