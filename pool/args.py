@@ -83,6 +83,9 @@ class HTCondorPoolArgs:
     update_interval_seconds: int = Intervals().update
     network_policy: bool = True
     allowed_cidrs: tuple[str, ...] = ()
+    # Workers as the image's condor user with no capability (Pod Security `restricted`):
+    # every job then runs as that one user instead of its owner (pool/security.py).
+    unprivileged_workers: bool = False
 
     def __post_init__(self) -> None:
         validation.dns1123_label("namespace", self.namespace)
@@ -102,6 +105,8 @@ class HTCondorPoolArgs:
         if self.allowed_cidrs and not self.network_policy:
             raise PoolConfigError("allowed_cidrs", list(self.allowed_cidrs),
                                   "empty while network_policy is false (there is no policy to open)")
+        if not isinstance(self.unprivileged_workers, bool):
+            raise PoolConfigError("unprivileged_workers", self.unprivileged_workers, "true or false")
         for name in ("central_manager", "schedd", "worker"):
             getattr(self, name).validate(name)
 

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from . import idtokens, manifests, validation
+from . import idtokens, manifests, security, validation
 from .args import HTCondorPoolArgs
 from .condor_config import CONDOR_PORT, snippet_files
 from .credentials import SIGNING_KEY_ROLES, TOKEN_HOLDERS
@@ -52,9 +52,18 @@ class HTCondorPool(pulumi.ComponentResource):
         super().__init__("htcondor:index:Pool", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
+        def pod(role: str, config_map_name="config", credential_secret="credential", spool_claim=None) -> dict:
+            return manifests.pod_spec(role, args.role(role), config_map_name, credential_secret,
+                                      args.worker_grace_period_seconds, spool_claim=spool_claim,
+                                      unprivileged_workers=args.unprivileged_workers)
+
         if args.create_namespace:
+            # Pod Security Admission enforces the strongest standard all the pool's pods meet.
+            enforce = security.weakest(
+                security.pod_security_level(pod(role, spool_claim="spool" if role == "schedd" else None))
+                for role in manifests.COMPONENTS)
             ns = k8s.core.v1.Namespace(f"{name}-namespace", opts=child,
-                                       **manifests.namespace(args.namespace, name))
+                                       **manifests.namespace(args.namespace, name, enforce))
             namespace = ns.metadata.name  # an Output, so children wait for the namespace
         else:
             namespace = pulumi.Output.from_input(args.namespace)
@@ -116,9 +125,9 @@ class HTCondorPool(pulumi.ComponentResource):
             return k8s.apps.v1.Deployment(
                 manifests.object_name(name, role),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[config, credential, *depends_on]),
-                **manifests.deployment(name, namespace, role, args.role(role), replicas,
-                                       config.metadata.name, credential.metadata.name, checksums,
-                                       args.worker_grace_period_seconds, **extra))
+                **manifests.deployment(name, namespace, role, pod(role, config.metadata.name,
+                                                                   credential.metadata.name, **extra),
+                                       replicas, checksums))
 
         central_manager = deployment("centralManager", 1, [service, *policy])
         schedd = deployment("schedd", 1, [central_manager, spool], spool_claim=spool.metadata.name)

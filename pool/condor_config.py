@@ -11,12 +11,16 @@ from .credentials import TOKEN_HOLDERS
 CONFIG_DIR = "/etc/htcondor-pool"
 CONDOR_CONFIG = f"{CONFIG_DIR}/condor_config"
 SNIPPET_DIR = f"{CONFIG_DIR}/config.d"
-# The pool's signing key (the random pool password, as `condor_store_cred -f` writes it),
-# mounted in the central manager only; each other role's IDTOKEN (pool/credentials.py).
-PASSWORD_DIR = "/etc/htcondor-pool-password"
-PASSWORD_FILE = f"{PASSWORD_DIR}/POOL"
-TOKEN_DIR = "/etc/htcondor-pool-token"
+# A role's credential (pool/credentials.py): the pool's signing key (the random pool
+# password, as `condor_store_cred -f` writes it) in the central manager, an IDTOKEN in the
+# others. Its Secret is mounted at CREDENTIAL_SOURCE_DIR; the entrypoint copies it to
+# CREDENTIAL_DIR (memory), owned by the user HTCondor runs as and private to it, as HTCondor
+# insists: a Secret's files are root's, and group-readable where the pod sets fsGroup.
+CREDENTIAL_SOURCE_DIR = "/etc/htcondor-pool-credential"
+CREDENTIAL_DIR = "/run/htcondor-pool-credential"
+KEY_FILE_NAME = "POOL"
 TOKEN_FILE_NAME = "token"
+KEY_FILE = f"{CREDENTIAL_DIR}/{KEY_FILE_NAME}"
 LOCAL_DIR = "/var/lib/htcondor-pool"
 # The schedd's SPOOL (its job queue and history) and the submitters' home directories (their
 # jobs' input and output files) live on the schedd's PersistentVolumeClaim instead.
@@ -86,6 +90,11 @@ SPOOL = {SPOOL_DIR}
 EXECUTE = $(LOCAL_DIR)/execute
 LOCK = $(LOCAL_DIR)/lock
 RUN = $(LOCAL_DIR)/run
+# FS authentication's meeting place (the client makes a directory there, which the daemon
+# checks the owner of): HTCondor's own, not /tmp. HTCondor accepts only a directory of mode
+# exactly 0700, and where a pod sets fsGroup, Kubernetes makes its emptyDirs setgid, a bit
+# every directory made in /tmp then inherits. The entrypoint makes this one without it.
+FS_LOCAL_DIR = $(LOCAL_DIR)/fs
 # The central-manager Service carries TCP only.
 UPDATE_COLLECTOR_WITH_TCP = True
 # A container cannot tune the node's kernel (/proc/sys is read-only): don't try.
@@ -110,7 +119,6 @@ SEC_DEFAULT_ENCRYPTION = REQUIRED
 SEC_DEFAULT_INTEGRITY = REQUIRED
 SEC_DEFAULT_AUTHENTICATION_METHODS = FS, IDTOKENS
 SEC_CLIENT_AUTHENTICATION_METHODS = FS, IDTOKENS
-SEC_TOKEN_DIRECTORY = {TOKEN_DIR}
 # No SSL: the collector need not make itself a CA and host certificate (it would write
 # them into the image, which is read-only).
 COLLECTOR_BOOTSTRAP_SSL_CERTIFICATE = False
@@ -125,7 +133,9 @@ ALLOW_NEGOTIATOR = $(CENTRAL_MANAGER_DAEMONS)
 ALLOW_ADVERTISE_MASTER = $(CENTRAL_MANAGER_DAEMONS), $(SUBMIT_NODES), $(EXECUTE_NODES)
 ALLOW_ADVERTISE_SCHEDD = $(SUBMIT_NODES)
 ALLOW_ADVERTISE_STARTD = $(EXECUTE_NODES)
-ALLOW_ADMINISTRATOR = root@$(UID_DOMAIN), $(CENTRAL_MANAGER_DAEMONS)
+# Locally (FS), whoever runs HTCondor in the pod administers it: root, or condor where
+# the pod runs as condor.
+ALLOW_ADMINISTRATOR = root@$(UID_DOMAIN), condor@$(UID_DOMAIN), $(CENTRAL_MANAGER_DAEMONS)
 # Any authenticated identity may query and submit; the schedd still checks job owners.
 ALLOW_READ = *
 ALLOW_WRITE = *
@@ -153,14 +163,16 @@ def role_config(role: str, job_retirement_seconds: int) -> str:
     if role == "centralManager":
         return header + f"""\
 # Only this pod holds the pool's signing key: its collector verifies every token with it.
-SEC_PASSWORD_DIRECTORY = {PASSWORD_DIR}
-SEC_PASSWORD_FILE = {PASSWORD_FILE}
-SEC_TOKEN_POOL_SIGNING_KEY_FILE = {PASSWORD_FILE}
+SEC_PASSWORD_DIRECTORY = {CREDENTIAL_DIR}
+SEC_PASSWORD_FILE = {KEY_FILE}
+SEC_TOKEN_POOL_SIGNING_KEY_FILE = {KEY_FILE}
 # This pod's daemons report to the collector beside them, not through the Service: the
 # Service routes only to ready pods, and this pod is not ready before its collector is, so
 # the negotiator's and master's first updates would be refused and wait a whole interval.
 COLLECTOR_HOST = 127.0.0.1:{CONDOR_PORT}
 """
+    # The schedd and workers present the token the program minted for their role.
+    header += f"SEC_TOKEN_DIRECTORY = {CREDENTIAL_DIR}\n"
     if role != "worker":
         return header
     return header + f"""\

@@ -6,12 +6,12 @@ tests validate them against the Kubernetes OpenAPI schema and the pod emulator r
 """
 
 from .args import RoleSpec
-from .security import POD_SECURITY_CONTEXT, WRITABLE_SCRATCH, container_security_context
 from .condor_config import (
-    CONDOR_CONFIG, CONDOR_PORT, CONFIG_DIR, CPUS_ENV, LOCAL_DIR, MEMORY_MB_ENV, PASSWORD_DIR,
-    SHARED_SNIPPETS, SPOOL_DIR, SUBMIT_HOME_DIR, TOKEN_DIR, TOKEN_FILE_NAME, role_snippet_name,
+    CONDOR_CONFIG, CONDOR_PORT, CONFIG_DIR, CPUS_ENV, CREDENTIAL_DIR, CREDENTIAL_SOURCE_DIR, KEY_FILE_NAME,
+    LOCAL_DIR, MEMORY_MB_ENV, SHARED_SNIPPETS, SPOOL_DIR, SUBMIT_HOME_DIR, TOKEN_FILE_NAME, role_snippet_name,
 )
 from .credentials import SIGNING_KEY_ROLES
+from .security import WRITABLE_SCRATCH, container_security_context, pod_security_context
 
 # Kubernetes component names (labels, object-name suffixes) of the config roles.
 COMPONENTS = {"centralManager": "central-manager", "schedd": "schedd", "worker": "worker"}
@@ -22,7 +22,9 @@ SCRIPTS = (ENTRYPOINT, PRESTOP_DRAIN)
 # Central manager and schedd: long enough for HTCondor's graceful shutdown (the schedd
 # writes its queue and tells its shadows), as Kubernetes' own default.
 DEFAULT_GRACE_SECONDS = 30
-PASSWORD_KEY = "POOL"
+PASSWORD_KEY = KEY_FILE_NAME
+# The Pod Security Standard the pool's namespace warns and audits at: the strongest.
+POD_SECURITY_GOAL = "restricted"
 CHECKSUM_CONFIG = "htcondor-pool/config-checksum"
 # Of the role's credential (the signing key, or the role's token): a new one rolls the pods.
 CHECKSUM_CREDENTIAL = "htcondor-pool/credential-checksum"
@@ -65,8 +67,12 @@ def object_name(instance: str, role: str) -> str:
     return f"{instance}-{COMPONENTS[role]}"
 
 
-def namespace(name: str, instance: str) -> dict:
-    return {"metadata": {"name": name, "labels": labels(instance)}}
+def namespace(name: str, instance: str, enforce: str) -> dict:
+    """The pool's namespace, where Pod Security Admission enforces `enforce` (the strongest
+    standard every pod of the pool meets) and warns and audits at `restricted`."""
+    admission = {f"pod-security.kubernetes.io/{mode}": level
+                 for mode, level in (("enforce", enforce), ("warn", POD_SECURITY_GOAL), ("audit", POD_SECURITY_GOAL))}
+    return {"metadata": {"name": name, "labels": {**labels(instance), **admission}}}
 
 
 def password_secret(instance: str, namespace_name, password_file_b64) -> dict:
@@ -97,12 +103,9 @@ def credential_secret_name(instance: str, role: str) -> str:
     return f"{instance}-pool-password" if role in SIGNING_KEY_ROLES else token_secret_name(instance, role)
 
 
-def credential_mount(role: str) -> dict:
-    """Where a role's pods find their credential: the signing key, or their token. One
-    regular file (a subPath), not the kubelet's symlink into its `..data` directory:
-    `condor_token_list` refuses to follow one. The pods roll when it changes."""
-    directory, key = (PASSWORD_DIR, PASSWORD_KEY) if role in SIGNING_KEY_ROLES else (TOKEN_DIR, TOKEN_FILE_NAME)
-    return {"name": "credential", "mountPath": f"{directory}/{key}", "subPath": key, "readOnly": True}
+def credential_file(role: str) -> str:
+    """The file HTCondor reads a role's credential from: the signing key, or the token."""
+    return f"{CREDENTIAL_DIR}/{KEY_FILE_NAME if role in SIGNING_KEY_ROLES else TOKEN_FILE_NAME}"
 
 
 def config_map(instance: str, namespace_name, files: dict[str, str]) -> dict:
@@ -177,10 +180,15 @@ def _probe(role: str, period: int, failures: int) -> dict:
 
 
 HOME_DIR_ENV = "HTCONDOR_POOL_HOME_DIR"
+# Where the entrypoint copies the role's credential from, and to (see condor_config).
+CREDENTIAL_SOURCE_ENV = "HTCONDOR_POOL_CREDENTIAL_SOURCE"
+CREDENTIAL_DIR_ENV = "HTCONDOR_POOL_CREDENTIAL_DIR"
 
 
 def _env(role: str) -> list[dict]:
-    env = [{"name": "CONDOR_CONFIG", "value": CONDOR_CONFIG}]
+    env = [{"name": "CONDOR_CONFIG", "value": CONDOR_CONFIG},
+           {"name": CREDENTIAL_SOURCE_ENV, "value": CREDENTIAL_SOURCE_DIR},
+           {"name": CREDENTIAL_DIR_ENV, "value": CREDENTIAL_DIR}]
     if role == "schedd":
         # The entrypoint creates the submitters' home directories on the schedd's volume.
         env.append({"name": HOME_DIR_ENV, "value": SUBMIT_HOME_DIR})
@@ -195,16 +203,13 @@ def _env(role: str) -> list[dict]:
     return env
 
 
-def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replicas: int,
-               config_map_name, credential_secret, checksums: dict, worker_grace_seconds: int,
-               spool_claim=None) -> dict:
-    """A role's Deployment. `credential_secret` names the Secret with the role's credential
-    (the signing key, or the role's token). `checksums` become pod-template annotations: a
-    change of config or credential changes the template, which rolls the pods. The
-    schedd's needs the name of its volume's claim, `spool_claim`."""
+def pod_spec(role: str, spec: RoleSpec, config_map_name, credential_secret, worker_grace_seconds: int,
+             spool_claim=None, unprivileged_workers: bool = False) -> dict:
+    """A role's pod. `credential_secret` names the Secret with the role's credential (the
+    signing key, or the role's token); the schedd's needs the name of its volume's claim,
+    `spool_claim`."""
     if (role == "schedd") != (spool_claim is not None):
         raise ValueError("the schedd, and only the schedd, mounts a spool claim")
-    name = object_name(instance, role)
     resources = {"cpu": spec.cpu, "memory": spec.memory}
     items = [{"key": key, "path": key if key == "condor_config" or key in SCRIPTS else f"config.d/{key}"}
              for key in role_config_keys(role)]
@@ -219,14 +224,14 @@ def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replica
     pod = {
         # Pods never talk to the Kubernetes API: no token to steal.
         "automountServiceAccountToken": False,
-        "securityContext": dict(POD_SECURITY_CONTEXT),
+        "securityContext": pod_security_context(role, unprivileged_workers),
         "terminationGracePeriodSeconds": worker_grace_seconds if role == "worker" else DEFAULT_GRACE_SECONDS,
         "enableServiceLinks": False,
         "containers": [{
             "name": CONTAINER,
             "image": spec.image,
             "command": ["/bin/sh", f"{CONFIG_DIR}/{ENTRYPOINT}"],
-            "securityContext": container_security_context(role),
+            "securityContext": container_security_context(role, unprivileged_workers),
             "env": _env(role),
             "ports": [{"name": "condor", "containerPort": CONDOR_PORT, "protocol": "TCP"}],
             "resources": {"requests": dict(resources), "limits": dict(resources)},
@@ -235,15 +240,18 @@ def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replica
             **container_extra,
             "volumeMounts": [
                 {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-                credential_mount(role),
+                {"name": "credential-source", "mountPath": CREDENTIAL_SOURCE_DIR, "readOnly": True},
+                {"name": "credential", "mountPath": CREDENTIAL_DIR},
                 {"name": "local", "mountPath": LOCAL_DIR},
                 *({"name": name, "mountPath": path} for name, path in WRITABLE_SCRATCH.items()),
             ],
         }],
         "volumes": [
             {"name": "config", "configMap": {"name": config_map_name, "items": items, "defaultMode": 0o444}},
-            # 0400 and owned by root: HTCondor refuses a key or token file others can read.
-            {"name": "credential", "secret": {"secretName": credential_secret, "defaultMode": 0o400}},
+            # Readable by the pod's user only (root's, or condor's group's with fsGroup).
+            {"name": "credential-source", "secret": {"secretName": credential_secret, "defaultMode": 0o400}},
+            # The entrypoint's private copy, in memory: never on the node's disk.
+            {"name": "credential", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
             {"name": "local", "emptyDir": {}},
             *({"name": name, "emptyDir": {}} for name in WRITABLE_SCRATCH),
         ],
@@ -255,8 +263,16 @@ def deployment(instance: str, namespace_name, role: str, spec: RoleSpec, replica
             {"name": "spool", "mountPath": SUBMIT_HOME_DIR, "subPath": "home"},
         ]
         pod["volumes"].append({"name": "spool", "persistentVolumeClaim": {"claimName": spool_claim}})
+    return pod
+
+
+def deployment(instance: str, namespace_name, role: str, pod: dict, replicas: int, checksums: dict) -> dict:
+    """A role's Deployment of `pod` (pod_spec). `checksums` become pod-template
+    annotations: a change of config or credential changes the template, which rolls the
+    pods."""
     return {
-        "metadata": {"name": name, "namespace": namespace_name, "labels": labels(instance, role)},
+        "metadata": {"name": object_name(instance, role), "namespace": namespace_name,
+                     "labels": labels(instance, role)},
         "spec": {
             "replicas": replicas,
             # One collector, one schedd at a time: never two side by side during a rollout

@@ -24,7 +24,8 @@ DEFAULT_NAME = "htcondor"
 # being ignored.
 KEYS = ("name", "namespace", "createNamespace", "workers", "poolName", "images", "resources",
         "workerGracePeriodSeconds", "passwordVersion", "scheddSpoolSize", "scheddStorageClass",
-        "scheddSpoolAccessMode", "networkPolicy", "allowedCidrs", "updateIntervalSeconds")
+        "scheddSpoolAccessMode", "networkPolicy", "allowedCidrs", "updateIntervalSeconds",
+        "unprivilegedWorkers")
 
 
 def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPoolArgs]:
@@ -60,6 +61,8 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
                  defaults.update_interval_seconds, f"a whole number of seconds from {low} to {high}"),
         low, high, "seconds")
     network_policy = _boolean(key("networkPolicy"), config.get("networkPolicy"), defaults.network_policy)
+    unprivileged_workers = _boolean(key("unprivilegedWorkers"), config.get("unprivilegedWorkers"),
+                                    defaults.unprivileged_workers)
     list_of_cidrs = 'a list of CIDRs, e.g. ["192.0.2.0/24"]'
     cidrs = _object(key("allowedCidrs"), config.get("allowedCidrs"), default=[], allowed=list_of_cidrs)
     if not isinstance(cidrs, list):
@@ -91,6 +94,7 @@ def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPo
         password_version=password_version, schedd_spool_size=spool_size,
         schedd_storage_class=storage_class, schedd_spool_access_mode=access_mode,
         network_policy=network_policy, allowed_cidrs=tuple(cidrs), update_interval_seconds=update_interval,
+        unprivileged_workers=unprivileged_workers,
     )
 
 

@@ -97,7 +97,7 @@ def token_subjects(pod) -> list[str]:
 
 def held_credential(pod, role: str) -> bytes:
     """The bytes of the credential file a pod of `role` holds (the key, or its token)."""
-    path = manifests.credential_mount(role)["mountPath"]
+    path = manifests.credential_file(role)
     result = pod.exec(["od", "-An", "-tx1", path], timeout=60)
     assert result.returncode == 0, (pod, result.stderr)
     return bytes.fromhex("".join(result.stdout.split()))

@@ -158,7 +158,7 @@ def test_each_pod_mounts_the_shared_config_and_only_its_own_role(dev):
         assert not [k for k in keys if k.startswith("50-role-") and k != f"50-role-{role}.conf"]
         credential = {"centralManager": "htcondor-pool-password", "schedd": "htcondor-schedd-token",
                       "worker": "htcondor-worker-token"}[role]
-        assert volumes["credential"]["secret"] == {"secretName": credential, "defaultMode": 0o400}
+        assert volumes["credential-source"]["secret"] == {"secretName": credential, "defaultMode": 0o400}
 
 
 def pod_spec(rendered, role):

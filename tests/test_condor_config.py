@@ -48,15 +48,17 @@ def test_security_is_required_and_token_based(dev, role):
         assert config[f"SEC_DEFAULT_{aspect}"] == "REQUIRED"
     for methods in ("SEC_DEFAULT_AUTHENTICATION_METHODS", "SEC_CLIENT_AUTHENTICATION_METHODS"):
         assert as_list(config[methods]) == ["FS", "IDTOKENS"]  # no shared password between pods
-    assert config["SEC_TOKEN_DIRECTORY"] == condor_config.TOKEN_DIR
 
 
-def test_only_the_central_manager_is_told_where_the_signing_key_is(dev):
-    key = f"{condor_config.PASSWORD_DIR}/POOL"
+def test_the_central_manager_reads_the_signing_key_and_the_others_their_token(dev):
+    key = manifests.credential_file("centralManager")
     config = role_view(dev, "centralManager")
     assert config["SEC_TOKEN_POOL_SIGNING_KEY_FILE"] == key and config["SEC_PASSWORD_FILE"] == key
+    assert "SEC_TOKEN_DIRECTORY" not in config
     for role in ("schedd", "worker"):
-        assert not [k for k, v in role_view(dev, role).items() if condor_config.PASSWORD_DIR in v], role
+        config = role_view(dev, role)
+        assert not [k for k, v in config.items() if "POOL" in v and k.startswith("SEC_")], role
+        assert manifests.credential_file(role) == f"{config['SEC_TOKEN_DIRECTORY']}/token"
 
 
 CM_DAEMONS = {"condor@password", f"condor_pool@{HOST}"}  # hold the key: sign their own tokens
@@ -75,7 +77,8 @@ def test_each_identity_may_do_only_what_its_role_does(dev, role):
     # (with root on each pod, through the file system).
     assert allowed("DAEMON") == CM_DAEMONS
     assert allowed("NEGOTIATOR") == CM_DAEMONS
-    assert allowed("ADMINISTRATOR") == CM_DAEMONS | {f"root@{HOST}"}
+    # Locally (FS) root, or condor where a pod runs as condor, administers that pod.
+    assert allowed("ADMINISTRATOR") == CM_DAEMONS | {f"root@{HOST}", f"condor@{HOST}"}
     assert allowed("READ") == allowed("WRITE") == {"*"}
 
 

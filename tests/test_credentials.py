@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from pool import idtokens, manifests
-from pool.condor_config import PASSWORD_DIR, TOKEN_DIR
+from pool.condor_config import CREDENTIAL_DIR, CREDENTIAL_SOURCE_DIR
 from pool.credentials import TOKEN_HOLDERS
 from tests.render import render
 
@@ -32,19 +32,25 @@ def pod_spec(rendered, role):
     return deployment.inputs["spec"]["template"]["spec"]
 
 
-@pytest.mark.parametrize("role,mounted,path", [
-    ("centralManager", "htcondor-pool-password", f"{PASSWORD_DIR}/POOL"),
-    ("schedd", "htcondor-schedd-token", f"{TOKEN_DIR}/token"),
-    ("worker", "htcondor-worker-token", f"{TOKEN_DIR}/token"),
+@pytest.mark.parametrize("role,mounted,file", [
+    ("centralManager", "htcondor-pool-password", "POOL"),
+    ("schedd", "htcondor-schedd-token", "token"),
+    ("worker", "htcondor-worker-token", "token"),
 ])
-def test_each_role_mounts_its_own_credential_and_no_other(dev, role, mounted, path):
+def test_each_role_mounts_its_own_credential_and_no_other(dev, role, mounted, file):
     spec = pod_spec(dev, role)
     assert [v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v] == [mounted]
+    (secret,) = [s for s in dev.of_type(SECRET) if s.name == mounted]
+    assert list(secret.inputs["data"]) == [file]
     (container,) = spec["containers"]
-    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "credential"]
-    # One regular file: HTCondor's tools refuse the kubelet's symlinked Secret files.
-    assert mount == {"name": "credential", "mountPath": path, "subPath": path.rsplit("/", 1)[1],
-                     "readOnly": True}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["credential-source"] == {"name": "credential-source", "mountPath": CREDENTIAL_SOURCE_DIR,
+                                           "readOnly": True}
+    # The entrypoint's private copy lives in memory, never on the node's disk.
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["credential"]["emptyDir"]["medium"] == "Memory"
+    assert mounts["credential"]["mountPath"] == CREDENTIAL_DIR
+    assert manifests.credential_file(role) == f"{CREDENTIAL_DIR}/{file}"
 
 
 @pytest.mark.parametrize("role,subject,scopes", [

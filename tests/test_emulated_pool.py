@@ -6,7 +6,7 @@ import re
 import time
 
 from pool.condor_config import CONDOR_PORT, LOCAL_DIR
-from pool.security import ROLE_CAPABILITIES
+from pool.security import CONDOR_ID, ROLE_CAPABILITIES
 from tests.conftest import REPORTS
 from tests.podsim.kubelet import wait_until
 from tests.podsim.sandbox import CAPABILITIES
@@ -37,16 +37,26 @@ def expected_ads(cluster) -> set[tuple[str, str]]:
     return want
 
 
-def refused(pod, log: str, peer_ip: str, timeout=60) -> str:
-    """Wait for `pod`'s HTCondor `log` to record that `peer_ip` failed authentication that
-    the command required, in either of the daemons' wordings; returns that line."""
+def log_size(pod, log: str) -> int:
+    path = pod.local_dir(LOCAL_DIR) / "log" / log
+    return path.stat().st_size if path.exists() else 0
+
+
+def refused(pod, log: str, peer_ip: str, timeout=60, after: int = 0) -> str:
+    """Wait for `pod`'s HTCondor `log` to record, past byte `after` (see log_size), that
+    `peer_ip` failed authentication that the command required, in either of the daemons'
+    wordings; returns that line."""
     path = pod.local_dir(LOCAL_DIR) / "log" / log
     ip = re.escape(peer_ip)
     marker = re.compile(rf"DC_AUTHENTICATE: (required authentication of {ip} failed|authentication "
                         rf"of <{ip}:\d+> did not result in a valid mapped user name)")
 
     def line():
-        text = path.read_text(errors="replace") if path.exists() else ""
+        if not path.exists():
+            return None
+        with open(path, "rb") as f:
+            f.seek(after)
+            text = f.read().decode(errors="replace")
         return next((entry for entry in text.splitlines() if marker.search(entry)), None)
 
     return wait_until(line, timeout, 0.2, f"{pod.name}'s {log} to refuse {peer_ip}")
@@ -92,7 +102,7 @@ def test_every_daemon_runs_with_only_its_roles_privileges(emulated_pool):
     numbers = {name: number for number, name in enumerate(CAPABILITIES)}
     for pod in emulated_pool.pods.values():
         role = {"central-manager": "centralManager"}.get(pod.role, pod.role)
-        allowed = sum(1 << numbers[c] for c in ROLE_CAPABILITIES[role])
+        allowed = sum(1 << numbers[c] for c in ROLE_CAPABILITIES.get(role, {}))
         status = pod.exec(["sh", "-c", "for p in /proc/[0-9]*; do cat $p/status; done"]).stdout
         processes = status.split("Name:")[1:]
         assert any("condor_master" in p for p in processes), pod.name
@@ -101,6 +111,8 @@ def test_every_daemon_runs_with_only_its_roles_privileges(emulated_pool):
             for key in ("CapBnd", "CapPrm", "CapEff"):
                 assert int(fields[key], 16) & ~allowed == 0, (pod.name, process.split()[0], key)
             assert fields["NoNewPrivs"].strip() == "1", (pod.name, process.split()[0])
+            if role == "centralManager":  # as the condor user, real, effective and saved
+                assert set(fields["Uid"].split()) == set(fields["Gid"].split()) == {str(CONDOR_ID)}, process
         written = pod.exec(["touch", "/usr/share/written-by-a-pod"])
         assert "Read-only file system" in written.stderr, (pod.name, written)
 

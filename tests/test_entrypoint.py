@@ -26,6 +26,10 @@ case "$1" in
     *) echo "$STATE/local/$1" ;;
 esac
 """
+# The directories the entrypoint makes for HTCondor, with their modes: FS authentication's
+# is shared by every local user, as /tmp is.
+DIRECTORIES = {"LOG": 0o755, "SPOOL": 0o755, "EXECUTE": 0o755, "LOCK": 0o755, "RUN": 0o755,
+               "FS_LOCAL_DIR": 0o1777}
 
 
 def start(script, env, **kwargs) -> subprocess.Popen:
@@ -73,7 +77,7 @@ def test_master_runs_as_a_child_and_stops_gracefully_on_sigterm(fake_condor):
         pid, ppid, args = (state / "master.started").read_text().split(" ", 2)
         assert int(ppid) == shell.pid and int(pid) != shell.pid
         assert args.strip() == "-f"
-        for knob in ("LOG", "SPOOL", "EXECUTE", "LOCK", "RUN"):
+        for knob in DIRECTORIES:
             assert (state / "local" / knob).is_dir()
         shell.send_signal(signal.SIGTERM)
         assert shell.wait(timeout=10) == 0
@@ -121,13 +125,30 @@ def test_descriptor_limits_are_left_alone_when_they_fit(fake_condor):
     assert not [k for k in env if k.endswith("_MAX_FILE_DESCRIPTORS")]
 
 
+def test_directories_on_a_volume_under_fs_group_are_made_with_exactly_their_modes(fake_condor):
+    """Under fsGroup, Kubernetes makes an emptyDir setgid, and every directory made in it
+    inherits the bit. HTCondor's FS authentication accepts only a directory of mode exactly
+    0700 in FS_LOCAL_DIR: with the bit inherited there, no local tool could authenticate."""
+    state, script, env = fake_condor
+    volume = state / "local"
+    volume.mkdir()
+    volume.chmod(0o2777)
+    shell = start(script, env)
+    try:
+        assert wait_for(lambda: (state / "master.started").exists()), "master never started"
+        for knob, mode in DIRECTORIES.items():
+            assert oct((volume / knob).stat().st_mode & 0o7777) == oct(mode), knob
+    finally:
+        stop(shell)
+
+
 def test_a_restart_leaves_directories_that_are_already_set_up_alone(fake_condor):
     """The emptyDir outlives a container restart and the schedd's SPOOL outlives its pod: their
     directories are already the condor user's, and the confined root (no CAP_FOWNER) may not
     change their mode. The entrypoint must leave them be and start HTCondor."""
     state, script, env = fake_condor
     nobody = 65534
-    for knob in ("LOG", "SPOOL", "EXECUTE", "LOCK", "RUN"):
+    for knob in DIRECTORIES:
         directory = state / "local" / knob
         directory.mkdir(parents=True)
         directory.chmod(0o700)
@@ -135,8 +156,33 @@ def test_a_restart_leaves_directories_that_are_already_set_up_alone(fake_condor)
     shell = start(script, env)
     try:
         assert wait_for(lambda: (state / "master.started").exists()), "master never started"
-        for knob in ("LOG", "SPOOL", "EXECUTE", "LOCK", "RUN"):
+        for knob in DIRECTORIES:
             info = (state / "local" / knob).stat()
             assert (info.st_uid, info.st_mode & 0o777) == (nobody, 0o700), knob
+    finally:
+        stop(shell)
+
+
+def test_the_credential_is_copied_private_to_whoever_runs_htcondor(fake_condor):
+    """HTCondor ignores a key or token file that others can read or someone else owns; a
+    Secret's files are root's, behind the kubelet's `..data` symlinks, and group-readable
+    under fsGroup. The entrypoint gives HTCondor a private copy."""
+    state, script, env = fake_condor
+    source, target = state / "secret", state / "credential"
+    (source / "..data").mkdir(parents=True)
+    target.mkdir()
+    (source / "..data" / "token").write_text("header.payload.signature\n")
+    (source / "..data" / "token").chmod(0o440)
+    (source / "token").symlink_to("..data/token")
+    (target / "token").write_text("a stale copy\n")  # from before a container restart
+    env = {**env, "HTCONDOR_POOL_CREDENTIAL_SOURCE": str(source), "HTCONDOR_POOL_CREDENTIAL_DIR": str(target)}
+    shell = start(script, env)
+    try:
+        assert wait_for(lambda: (state / "master.started").exists()), "master never started"
+        copy = target / "token"
+        assert copy.read_text() == "header.payload.signature\n" and not copy.is_symlink()
+        info = copy.stat()
+        assert (info.st_uid, info.st_mode & 0o777) == (os.getuid(), 0o400)  # its own, to read
+        assert sorted(p.name for p in target.iterdir()) == ["token"]  # nothing from ..data
     finally:
         stop(shell)

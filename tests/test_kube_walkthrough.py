@@ -11,15 +11,16 @@ same objects again would change nothing on the server.
 
 import json
 import re
+import subprocess
 import time
 
 import pytest
 
-from pool import idtokens
+from pool import idtokens, manifests
 from pool.args import ROLES
 from pool.credentials import TOKEN_HOLDERS
 from pool.password import scramble
-from pool.security import ROLE_CAPABILITIES
+from pool.security import CONDOR_ID, ROLE_CAPABILITIES
 from tests.conftest import REPORTS, start_kube_cluster
 from tests.credential_checks import (
     address_of, advertise, authorizations, denied_to, files_holding, held_credential, rendered_credential,
@@ -176,7 +177,7 @@ def test_every_pod_runs_under_seccomp_with_only_its_roles_privileges(stack):
     wait_for_ads(stack)
     numbers = {name: number for number, name in enumerate(CAPABILITIES)}
     for role, component in (("centralManager", "central-manager"), ("schedd", "schedd"), ("worker", "worker")):
-        allowed = sum(1 << numbers[c] for c in ROLE_CAPABILITIES[role])
+        allowed = sum(1 << numbers[c] for c in ROLE_CAPABILITIES.get(role, {}))
         pod = stack.pod(component)
         status = pod.exec(["sh", "-c", "for p in /proc/[0-9]*; do cat $p/status; done"]).stdout
         processes = status.split("Name:")[1:]
@@ -190,6 +191,8 @@ def test_every_pod_runs_under_seccomp_with_only_its_roles_privileges(stack):
             for key in ("CapBnd", "CapPrm", "CapEff"):
                 assert int(fields[key], 16) & ~allowed == 0, (pod.name, name, key)
             assert fields["NoNewPrivs"].strip() == "1", (pod.name, name)
+            if role == "centralManager":  # as the condor user, real, effective and saved
+                assert set(fields["Uid"].split()) == set(fields["Gid"].split()) == {str(CONDOR_ID)}, name
         written = pod.exec(["touch", "/usr/share/written-by-a-pod"])
         assert "Read-only file system" in written.stderr, (pod.name, written)
 
@@ -217,7 +220,7 @@ def test_each_role_holds_only_its_credential_and_can_do_only_what_its_role_does(
     cm, schedd, worker = (stack.pod(c) for c in ("central-manager", "schedd", "worker"))
     key = [stack.password.encode(), scramble(stack.password)]
     assert files_holding(schedd, key) == [] and files_holding(worker, key) == []
-    assert "/etc/htcondor-pool-password/POOL" in files_holding(cm, key)
+    assert manifests.credential_file("centralManager") in files_holding(cm, key)
     assert token_subjects(schedd) == [submit] and token_subjects(worker) == [execute]
 
     assert denied_to(advertise(worker, "UPDATE_SCHEDD_AD"), execute)
@@ -233,6 +236,50 @@ def test_each_role_holds_only_its_credential_and_can_do_only_what_its_role_does(
     assert "Failed to authenticate using IDTOKENS" in result.stdout + result.stderr
     fakes = [name for _, name in ads(stack) if "fake" in name]
     assert not fakes, fakes
+
+
+def pod_templates(rendered) -> dict[str, dict]:
+    """Each Deployment's pod template, by component."""
+    return {d.inputs["metadata"]["labels"][COMPONENT]: d.inputs["spec"]["template"]
+            for d in rendered.of_type("kubernetes:apps/v1:Deployment")}
+
+
+def test_pod_security_admission_enforces_what_each_pod_meets(stack):
+    """The API server's Pod Security Admission, not our reading of the standard: the pool's
+    namespace enforces the strongest level all its pods meet (they run), and a namespace
+    enforcing `restricted` admits the central manager and unprivileged workers and refuses
+    the schedd and root workers with the standard's reasons."""
+    labels = stack.kubectl.json("get", "namespace", NAMESPACE)["metadata"]["labels"]
+    assert {k: v for k, v in labels.items() if k.startswith("pod-security.kubernetes.io/")} == {
+        "pod-security.kubernetes.io/enforce": "baseline",  # the schedd's root, with capabilities
+        "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}
+    wait_for_ads(stack)  # every pod of the pool was admitted, and runs
+
+    restricted = "psa-restricted"
+    stack.kubectl("create", "namespace", restricted)
+    try:
+        stack.kubectl("label", "namespace", restricted, "pod-security.kubernetes.io/enforce=restricted")
+        templates = pod_templates(stack.rendered)
+        unprivileged = pod_templates(render({**stack.config, "unprivilegedWorkers": "true"}))["worker"]
+
+        def admitted(template: dict, name: str) -> subprocess.CompletedProcess:
+            pod = {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": name, "namespace": restricted, "labels": template["metadata"]["labels"]},
+                   "spec": template["spec"]}
+            return stack.kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(pod), check=False)
+
+        for name, template in (("central-manager", templates["central-manager"]),
+                               ("unprivileged-worker", unprivileged)):
+            result = admitted(template, name)
+            assert result.returncode == 0, (name, result.stderr)
+        for name, template in (("schedd", templates["schedd"]), ("worker", templates["worker"])):
+            result = admitted(template, name)
+            assert result.returncode != 0 and 'violates PodSecurity "restricted:latest"' in result.stderr, \
+                (name, result.stderr)
+            for reason in ("unrestricted capabilities", "runAsNonRoot != true"):
+                assert reason in result.stderr, (name, reason, result.stderr)
+    finally:
+        stack.kubectl("delete", "namespace", restricted, "--wait=false", check=False)
 
 
 def test_a_job_submitted_through_kubectl_exec_runs_and_its_output_comes_back(stack):
@@ -299,6 +346,23 @@ def test_rotating_the_password_rolls_every_pod_and_the_pool_runs_a_job(stack):
     cluster_id = submit(schedd, "rotated", SLEEPER, sleeper_submit(1, tag="rotated"))
     (row,) = wait_completed(schedd, cluster_id, 1)
     assert row[1:3] == ["4", "0"], row
+
+
+def test_unprivileged_workers_run_their_jobs_as_condor(stack):
+    """`unprivilegedWorkers: true` on the real kubelet (fsGroup, runAsNonRoot, no
+    capability): the workers roll, the pool re-forms, and a job runs as the condor user."""
+    stack.up(unprivilegedWorkers="true")
+    worker = stack.pod("worker")
+    identity = worker.exec(["sh", "-c", "id -u; grep CapEff /proc/self/status"]).stdout.split()
+    assert identity == [str(CONDOR_ID), "CapEff:", "0000000000000000"], identity
+    wait_for_ads(stack, timeout=180)
+    schedd = stack.pod("schedd")
+    whoami = "#!/bin/sh\necho \"$(id -un) $(id -u)\"\n"
+    cluster_id = submit(schedd, "whoami", whoami, sleeper_submit(0, tag="whoami"))
+    (row,) = wait_completed(schedd, cluster_id, 1)
+    assert row[1:3] == ["4", "0"], row
+    assert output(schedd, "whoami.out.0").split() == ["condor", str(CONDOR_ID)]
+    stack.up(unprivilegedWorkers="false")
 
 
 def test_destroy_removes_every_object_and_a_second_up_works(stack):

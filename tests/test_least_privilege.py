@@ -1,11 +1,13 @@
 """Least privilege in every pod the program renders: no privileged containers, no
-privilege escalation, every capability dropped but the few each role needs (each with a
+privilege escalation, the central manager (and, if asked, the workers) as the condor user
+with no capability, every capability dropped but the few each root role needs (each with a
 documented reason), the runtime's seccomp profile, no service-account token, a read-only
-image, and nothing from the node."""
+image, nothing from the node, and the Pod Security Standard each pod meets enforced on the
+namespace."""
 
 import pytest
 
-from pool.security import ROLE_CAPABILITIES
+from pool.security import CONDOR_ID, ROLE_CAPABILITIES, pod_security_level, pod_security_violations
 from tests.render import REPO, render
 from tests.test_component import DEPLOYMENT
 
@@ -34,6 +36,9 @@ def test_pods_get_no_token_and_nothing_from_the_node(rendered):
         assert not [v for v in pod["volumes"] if "hostPath" in v]
 
 
+AS_CONDOR = {"runAsNonRoot": True, "runAsUser": CONDOR_ID, "runAsGroup": CONDOR_ID, "fsGroup": CONDOR_ID}
+
+
 def test_containers_drop_every_capability_but_their_roles(rendered):
     for role, pod in pods(rendered):
         for container in pod["containers"] + pod.get("initContainers", []):
@@ -42,13 +47,58 @@ def test_containers_drop_every_capability_but_their_roles(rendered):
             assert context["allowPrivilegeEscalation"] is False
             assert context["readOnlyRootFilesystem"] is True
             assert context["capabilities"]["drop"] == ["ALL"]
-            assert set(context["capabilities"]["add"]) == set(ROLE_CAPABILITIES[role])
-            assert "SYS_ADMIN" not in context["capabilities"]["add"]
-            assert not {"runAsUser", "runAsGroup"} & set(context)  # the image's root, confined
+            assert set(context["capabilities"].get("add", [])) == set(ROLE_CAPABILITIES.get(role, {}))
+            assert not {"runAsUser", "runAsGroup"} & set(context)  # set once, on the pod
+
+
+def test_the_central_manager_runs_as_condor_with_no_capability_and_meets_restricted(dev):
+    """Its daemons never act as another user."""
+    pod = dict(pods(dev))["centralManager"]
+    assert AS_CONDOR.items() <= pod["securityContext"].items()
+    assert "add" not in pod["containers"][0]["securityContext"]["capabilities"]
+    assert pod_security_level(pod) == "restricted"
+
+
+@pytest.mark.parametrize("role", ["schedd", "worker"])
+def test_the_roles_that_run_other_users_jobs_start_as_root_and_meet_baseline(dev, role):
+    pod = dict(pods(dev))[role]
+    assert "runAsUser" not in pod["securityContext"]
+    assert pod_security_level(pod) == "baseline"
+    assert "container htcondor may run as root (runAsNonRoot is not true)" in pod_security_violations(pod, "restricted")
+
+
+def test_unprivileged_workers_run_as_condor_with_no_capability_and_meet_restricted():
+    rendered = render({"unprivilegedWorkers": "true"})
+    worker = dict(pods(rendered))["worker"]
+    assert AS_CONDOR.items() <= worker["securityContext"].items()
+    assert "add" not in worker["containers"][0]["securityContext"]["capabilities"]
+    assert pod_security_level(worker) == "restricted"
+    assert pod_security_level(dict(pods(rendered))["schedd"]) == "baseline"  # unchanged
+
+
+def namespace_labels(rendered) -> dict:
+    (namespace,) = rendered.of_type("kubernetes:core/v1:Namespace")
+    return {k.rsplit("/", 1)[1]: v for k, v in namespace.inputs["metadata"]["labels"].items()
+            if k.startswith("pod-security.kubernetes.io/")}
+
+
+@pytest.mark.parametrize("config", [{}, {"unprivilegedWorkers": "true"}])
+def test_the_namespace_enforces_what_every_pod_meets_and_warns_at_restricted(config):
+    # The schedd runs jobs as their owners: the namespace can enforce no more than baseline.
+    assert namespace_labels(render(config)) == {"enforce": "baseline", "warn": "restricted", "audit": "restricted"}
+
+
+def test_the_standards_check_can_fail():
+    pod = dict(pods(render()))["centralManager"]
+    privileged = {**pod, "hostNetwork": True}
+    assert pod_security_level(privileged) == "privileged"
+    extra = {**pod, "containers": [{**pod["containers"][0], "securityContext": {
+        **pod["containers"][0]["securityContext"], "capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}}}]}
+    assert pod_security_level(extra) == "privileged"
 
 
 def test_only_the_roles_that_run_other_users_processes_may_signal_them():
-    assert "KILL" not in ROLE_CAPABILITIES["centralManager"]
+    assert "centralManager" not in ROLE_CAPABILITIES
     assert {"KILL", "SETUID", "SETGID"} <= set(ROLE_CAPABILITIES["worker"])
 
 

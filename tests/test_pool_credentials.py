@@ -6,14 +6,16 @@ import base64
 
 import pytest
 
-from pool import idtokens
+from pool import idtokens, manifests
 from pool.credentials import TOKEN_HOLDERS
 from pool.password import scramble
 from tests.credential_checks import (
     address_of, advertise, authorizations, denied_to, files_holding, token_subjects,
 )
 from tests.podsim.kubelet import wait_until
-from tests.test_emulated_pool import CM, SCHEDD, SERVICE_HOST, WORKER, ads, expected_ads, refused, the, wait_for_ads
+from tests.test_emulated_pool import (
+    CM, SCHEDD, SERVICE_HOST, WORKER, ads, expected_ads, log_size, refused, the, wait_for_ads,
+)
 
 SUBMIT, EXECUTE = (f"{TOKEN_HOLDERS[r].user}@{SERVICE_HOST}" for r in ("schedd", "worker"))
 CM_DAEMONS = "condor@password"
@@ -39,7 +41,7 @@ def test_no_file_in_the_schedd_or_a_worker_holds_the_signing_key(pool, deploymen
     key = pool.rendered.password
     assert files_holding(the(pool, deployment), [key.encode(), scramble(key)]) == []
     # The same search finds the key where it is: the check can fail.
-    assert "/etc/htcondor-pool-password/POOL" in files_holding(the(pool, CM), [scramble(key)])
+    assert manifests.credential_file("centralManager") in files_holding(the(pool, CM), [scramble(key)])
 
 
 @pytest.mark.parametrize("command,kind", [("UPDATE_SCHEDD_AD", "fake-schedd"),
@@ -85,7 +87,8 @@ def test_a_token_minted_from_another_pools_key_is_refused(pool):
                                        "chmod 600 /tmp/foreign/token"],
                           stdin=base64.b64encode(foreign.encode()).decode())
     assert written.returncode == 0, written.stderr
+    before = log_size(the(pool, CM), "CollectorLog")
     result = advertise(worker, "UPDATE_STARTD_AD", token_dir="/tmp/foreign")
     assert "Failed to authenticate using IDTOKENS" in result.stdout + result.stderr, result.stdout
-    refused(the(pool, CM), "CollectorLog", worker.ip)
+    refused(the(pool, CM), "CollectorLog", worker.ip, after=before)
     assert not any("fake-worker" in name for _, name in ads(pool))

@@ -34,7 +34,8 @@ def test_declared_defaults_are_the_codes_defaults():
             # Unset (None) in code; an empty string in Pulumi.yaml, which the loader reads as unset.
             "scheddStorageClass": defaults.schedd_storage_class or "",
             "scheddSpoolAccessMode": defaults.schedd_spool_access_mode,
-            "networkPolicy": defaults.network_policy, "updateIntervalSeconds": defaults.update_interval_seconds, "allowedCidrs": list(defaults.allowed_cidrs)}
+            "networkPolicy": defaults.network_policy, "updateIntervalSeconds": defaults.update_interval_seconds, "allowedCidrs": list(defaults.allowed_cidrs),
+            "unprivilegedWorkers": defaults.unprivileged_workers}
     assert {k: v["default"] for k, v in PROJECT["config"].items()} == code
     # And a stack with no config at all renders exactly those.
     rendered = render(stack=None)

@@ -67,5 +67,4 @@ def test_the_schedd_is_created_after_its_claim(dev):
 
 def test_only_the_schedd_takes_a_claim():
     with pytest.raises(ValueError, match="only the schedd"):
-        manifests.deployment("x", "ns", "worker", RoleSpec("a:1", "1", "1Gi"), 1, "c", "s",
-                             {}, 60, spool_claim="x-schedd-spool")
+        manifests.pod_spec("worker", RoleSpec("a:1", "1", "1Gi"), "c", "s", 60, spool_claim="x-schedd-spool")

@@ -10,18 +10,35 @@ set -eu
 : "${CONDOR_CONFIG:?CONDOR_CONFIG must name the generated configuration}"
 
 # HTCondor's local directories live on an emptyDir: create them, owned by the condor user.
+# FS authentication's (FS_LOCAL_DIR) is shared, like /tmp: anyone may meet a daemon there.
 condor_user=$(id -un condor 2>/dev/null || echo root)
-# Only a new directory, or one still root's (a fresh volume): the emptyDir outlives a
+# Only a new directory, or one still ours (a fresh volume): the emptyDir outlives a
 # container restart and the schedd's SPOOL its pod, and their directories are then already
-# condor's, which root without CAP_FOWNER could not chmod.
-for knob in LOG SPOOL EXECUTE LOCK RUN; do
-    dir=$(condor_config_val "$knob")
+# condor's, which root without CAP_FOWNER could not chmod. A directory made on a volume
+# under fsGroup inherits its setgid bit, which chmod keeps unless told: clear it.
+for entry in LOG:0755 SPOOL:0755 EXECUTE:0755 LOCK:0755 RUN:0755 FS_LOCAL_DIR:1777; do
+    dir=$(condor_config_val "${entry%%:*}")
     if [ ! -e "$dir" ] || [ -O "$dir" ]; then
         mkdir -p "$dir"
-        chmod 0755 "$dir"  # mode first: once the directory is condor's, root cannot change it
+        chmod "${entry#*:}" "$dir"  # mode first: once the directory is condor's, root cannot change it
+        chmod g-s "$dir"
         chown "$condor_user:" "$dir"
     fi
 done
+
+# The role's credential (the pool's key, or the role's token), from its Secret into the
+# memory-backed directory HTCondor reads it from: owned by whoever runs HTCondor here and
+# private to it, as HTCondor insists (it ignores a key or token file others can read, or
+# someone else owns). A Secret's files are root's, or group-readable under fsGroup.
+if [ -n "${HTCONDOR_POOL_CREDENTIAL_SOURCE:-}" ]; then
+    : "${HTCONDOR_POOL_CREDENTIAL_DIR:?HTCONDOR_POOL_CREDENTIAL_DIR must name where the credential goes}"
+    for source in "$HTCONDOR_POOL_CREDENTIAL_SOURCE"/*; do
+        [ -f "$source" ] || continue
+        target="$HTCONDOR_POOL_CREDENTIAL_DIR/$(basename "$source")"
+        rm -f "$target"
+        (umask 077 && cp "$source" "$target")
+    done
+fi
 
 # /tmp is an emptyDir (the image is read-only), which Kubernetes creates mode 0777: make it
 # sticky, as a shared /tmp must be, so that users cannot remove each other's files.

@@ -53,6 +53,7 @@ class Deployer:
     state_file: Path | None = None  # where `applied` persists between runs, if anywhere
 
     def __post_init__(self):
+        self._running: set[subprocess.Popen] = set()  # kubectl commands under way, from any thread
         if self.state_file is not None and self.state_file.exists():
             self.applied = [(tuple(ref), digest) for ref, digest in json.loads(self.state_file.read_text())]
 
@@ -61,8 +62,17 @@ class Deployer:
             self.state_file.write_text(json.dumps(self.applied))
 
     def run(self, *args: str, stdin: str | None = None, timeout: float = 120, check: bool = True):
-        result = subprocess.run([*self.kubectl, *args], input=stdin, capture_output=True, text=True,
-                                env=self.env, timeout=timeout)
+        with subprocess.Popen([*self.kubectl, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=self.env) as child:
+            self._running.add(child)
+            try:
+                stdout, stderr = child.communicate(stdin, timeout=timeout)
+            except BaseException:
+                child.kill()
+                raise
+            finally:
+                self._running.discard(child)
+        result = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
         if check and result.returncode != 0:
             raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
         return result
@@ -83,7 +93,8 @@ class Deployer:
         wanted = {_ref(m) for m in manifests}
         done = {r.urn for r in rendered.resources if not r.type.startswith("kubernetes:")}
         pending = list(resources)
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        pool = ThreadPoolExecutor(max_workers=8)
+        try:
             while pending:
                 ready = [r for r in pending if set(r.dependencies) <= done]
                 if not ready:
@@ -91,6 +102,14 @@ class Deployer:
                 list(pool.map(self._create_or_update, [r.inputs for r in ready]))
                 done |= {r.urn for r in ready}
                 pending = [r for r in pending if r not in ready]
+        except BaseException:
+            # A failure or Ctrl-C: stop the waits still running (a rollout waits up to
+            # DEPLOYMENT_TIMEOUT) instead of letting them hold the teardown up.
+            for child in list(self._running):
+                child.kill()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         for ref, _ in reversed(self.applied):
             if ref not in wanted:
                 self.delete(ref)

@@ -79,7 +79,8 @@ def htcondor_image() -> Image:
     rootfs = ensure_rootfs()
     stamp = (rootfs / ".complete").read_text()
     version = stamp.split()[1] if stamp.startswith("$CondorVersion:") else "unknown"
-    content = hashlib.sha256(f"{RECIPE_VERSION}\n{stamp}".encode()).hexdigest()[:8]
+    # The root filesystem's directory names its recipe's version: a new recipe, a new image.
+    content = hashlib.sha256(f"{RECIPE_VERSION}\n{rootfs.name}\n{stamp}".encode()).hexdigest()[:8]
     name = f"{REPOSITORY}:{suite()}-{version}-{content}"
     archive = cache_dir() / "images" / f"htcondor-{suite()}-{version}-{content}.oci.tar"
     if not archive.exists():

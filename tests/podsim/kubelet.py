@@ -99,6 +99,32 @@ RUNTIME_DEFAULT_CAPABILITIES = ("AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER"
                                 "SETPCAP", "SETUID", "SYS_CHROOT")
 
 
+def identity(pod_context: dict, security_context: dict) -> dict | None:
+    """Who a container runs as, as the runtime sets it from the pod's and the container's
+    securityContext: {"uid", "gid", "groups"}, or None for the image's user (root here).
+    A container that must not run as root but would is refused, as the kubelet does."""
+    merged = {**pod_context, **security_context}
+    uid = merged.get("runAsUser")
+    if merged.get("runAsNonRoot") and not uid:
+        raise RuntimeError("container has runAsNonRoot and image will run as root")
+    if uid is None:
+        return None
+    groups = [g for g in [pod_context.get("fsGroup"), *pod_context.get("supplementalGroups", [])] if g is not None]
+    return {"uid": uid, "gid": merged.get("runAsGroup", 0), "groups": groups}
+
+
+def apply_fs_group(path: Path, fs_group: int, read_only: bool) -> None:
+    """As the kubelet's SetVolumeOwnership: the volume's files become the fsGroup's, group
+    readable (and writable unless the volume is read-only), directories setgid."""
+    mask = 0o440 if read_only else 0o660
+    for entry in [path, *path.rglob("*")]:
+        if entry.is_symlink():
+            continue
+        os.chown(entry, -1, fs_group)
+        mode = entry.stat().st_mode & 0o7777
+        entry.chmod(mode | mask | (0o2110 if entry.is_dir() else 0))
+
+
 def confinement(security_context: dict) -> dict:
     """What a container's securityContext lets it do, as the sandbox enforces it:
     `capabilities` (names, or None for all), `no_new_privs`, `read_only_root`."""
@@ -143,6 +169,7 @@ class Pod:
     deleting: bool = False
     admitted: bool = False  # past the scheduler: may use its volumes (else Pending)
     env: dict = field(default_factory=dict)
+    user: dict | None = None  # runAsUser and friends (identity()); None: the image's root
     on_change: object = None  # called with the pod when its readiness changes
     on_event: object = None  # called with a line for the cluster's event timeline
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -161,17 +188,20 @@ class Pod:
         self.directory.mkdir(parents=True)
         spec = self.template["spec"]
         mounts = []
+        fs_group = spec.get("securityContext", {}).get("fsGroup")
         for volume in spec.get("volumes", []):
             path = self.directory / "volumes" / volume["name"]
             if "configMap" in volume or "secret" in volume:
                 write_atomic_volume(path, volume_files(volume, config_maps, secrets))
-            elif "emptyDir" in volume:
+            elif "emptyDir" in volume:  # on disk; medium Memory changes nothing a pod sees
                 path.mkdir(parents=True)
                 path.chmod(0o777)  # as the kubelet creates it
             elif "persistentVolumeClaim" in volume:
                 path = volume_dirs[volume["persistentVolumeClaim"]["claimName"]]
             else:
                 raise NotImplementedError(f"volume {volume}")
+            if fs_group is not None:
+                apply_fs_group(path, fs_group, read_only="configMap" in volume or "secret" in volume)
             volume["_source"] = str(path)
         for m in self.container.get("volumeMounts", []):
             source = self.mount_source(m)
@@ -186,12 +216,14 @@ class Pod:
         mounts += [{"source": str(self.directory / "hosts"), "target": "/etc/hosts"},
                    {"source": str(self.directory / "resolv.conf"), "target": "/etc/resolv.conf"}]
         self.env = resolve_env(self.container, self.name, self.namespace, self.ip)
+        self.user = identity(spec.get("securityContext", {}), self.container.get("securityContext", {}))
         command = self.container.get("command", []) + self.container.get("args", [])
         (self.directory / "sandbox.json").write_text(json.dumps({
             "rootfs": str(self.rootfs), "pod_dir": str(self.directory / "container"),
             "hostname": self.name, "mounts": mounts, "env": self.env, "command": command,
             "working_dir": self.container.get("workingDir"),
             **confinement(self.container.get("securityContext", {})),
+            "user": self.user,
         }))
 
     def start_container(self) -> None:
@@ -359,6 +391,10 @@ class Pod:
             confine.append("--no-new-privs")
         if user:
             confine += [f"--reuid={entry[2]}", f"--regid={entry[3]}", "--init-groups"]
+        elif self.user:  # as the runtime runs an exec: the container's own user and groups
+            confine += [f"--reuid={self.user['uid']}", f"--regid={self.user['gid']}",
+                        f"--groups={','.join(map(str, self.user['groups']))}" if self.user["groups"]
+                        else "--clear-groups"]
         # `env -C`: the directory is inside the container's root (nsenter --wd is not).
         argv = ["nsenter", "-t", str(self.pid1), "-m", "-u", "-n", "-p", "-r", "--", *confine, "--",
                 "/usr/bin/env", "-i", "-C", workdir, *[f"{k}={v}" for k, v in env.items()], *command]

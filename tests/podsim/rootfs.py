@@ -14,8 +14,12 @@ from pathlib import Path
 
 SUITES = ("trixie", "sid")
 # Bump when the build recipe changes, so stale caches are not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 SUBMITTER = "submitter"
+# The official images' condor user and group (build/docker/services/base/
+# container-install-htcondor.sh), made before the package would pick its own: pods that
+# run as the condor user name it by number (pool/security.py).
+CONDOR_ID = 64
 HOST_PACKAGES = {"debootstrap": "debootstrap", "ip": "iproute2", "nft": "nftables",
                  "unshare": "util-linux", "nsenter": "util-linux"}
 
@@ -98,6 +102,9 @@ def _build(chosen: str, root: Path) -> None:
     subprocess.run(["mount", "-t", "proc", "proc", str(work / "proc")], check=True)
     try:
         subprocess.run(["chroot", str(work), *apt, "update", "-qq"], check=True, env=env)
+        subprocess.run(["chroot", str(work), "groupadd", "-g", str(CONDOR_ID), "-r", "condor"], check=True, env=env)
+        subprocess.run(["chroot", str(work), "useradd", "-r", "-g", "condor", "-u", str(CONDOR_ID),
+                        "-d", "/var/lib/condor", "-s", "/usr/sbin/nologin", "condor"], check=True, env=env)
         installed = subprocess.run(
             ["chroot", str(work), *apt, "install", "-y", "-qq", "--no-install-recommends",
              "condor", "procps"], env=env, stdout=subprocess.DEVNULL)

@@ -82,6 +82,16 @@ def confine(spec: dict) -> None:
         raise OSError(ctypes.get_errno(), "cannot set no_new_privs")
 
 
+def become(user: dict | None) -> None:
+    """The container's user (runAsUser, runAsGroup, fsGroup and supplementalGroups), last:
+    a non-root user keeps no capability."""
+    if user is None:
+        return
+    os.setgroups(user["groups"])
+    os.setgid(user["gid"])
+    os.setuid(user["uid"])
+
+
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     merged = build_root(spec)
@@ -89,6 +99,7 @@ def main() -> None:
     os.chroot(merged)
     os.chdir(spec.get("working_dir") or "/")
     confine(spec)
+    become(spec.get("user"))
     command = spec["command"]
     os.execvpe(command[0], command, spec["env"])
 
