@@ -1,114 +1,81 @@
-"""HTCondorPoolArgs: everything an HTCondorPool needs, typed, with defaults and checks."""
+"""HTCondorPoolArgs: everything an HTCondorPool needs, typed, with defaults and checks.
+
+One field per stack-config key (pool/settings.py declares each: its default and its rule),
+so library callers get the same defaults and the same checks, naming the field."""
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 
-from . import validation
 from .condor_config import Intervals
-from .errors import PoolConfigError
+from .defaults import DRAIN_MARGIN_SECONDS, ROLES  # noqa: F401 - re-exported for callers
+from .settings import ARG_SETTINGS, BY_KEY, check_together
+from .worker_pools import DEFAULT_POOL, WorkerPool
 
-# The official HTCondor images, one per role, pinned to one release of the LTS series 25.0
-# (HTCondor's docs/version-history/lts-versions-25-0.rst and feature-versions-26-x.rst:
-# 25.0.15, October 22, 2026). Tags are `<version>-el9` (build/docker/services/build-images),
-# published for the newest release of each series.
-HTCONDOR_IMAGE_TAG = "25.0.15-el9"
 
-# A leaving worker's running jobs get its grace period less this long to finish; the rest
-# is for ending the ones that do not, handing them back to the queue, and shutting down.
-DRAIN_MARGIN_SECONDS = 30
-MIN_WORKER_GRACE_SECONDS = 2 * DRAIN_MARGIN_SECONDS
+def _default(key: str):
+    value = BY_KEY[key].default
+    return field(default_factory=lambda: _copy(value)) if isinstance(value, dict) else value
 
-# How the schedd's volume may be attached. ReadWriteOncePod (the default) lets one pod at a
-# time mount it, so a replacement schedd starts only once the old one is gone, whatever
-# deleted it; ReadWriteOnce is for storage drivers without it (one node at a time only).
-SPOOL_ACCESS_MODES = ("ReadWriteOncePod", "ReadWriteOnce")
 
-# How often daemons may be told to advertise, in seconds (updateIntervalSeconds).
-UPDATE_INTERVAL_RANGE = (5, 3600)
-
-# Roles as stack config and HTCondorPoolArgs spell them, in creation order.
-ROLES = ("centralManager", "schedd", "worker")
+def _copy(value):
+    return {k: _copy(v) for k, v in value.items()} if isinstance(value, dict) else value
 
 
 @dataclass(frozen=True)
 class RoleSpec:
-    """What one role's containers run and may use. CPU and memory are both the request and
-    the limit (Guaranteed QoS), so a worker's slot can advertise exactly what it gets."""
+    """What one role's containers run, may use, and where they may run. CPU and memory are
+    both the request and the limit (Guaranteed QoS), so a worker's slot can advertise
+    exactly what it gets."""
 
     image: str
     cpu: str
     memory: str
-
-    def validate(self, prefix: str, image_key: str | None = None) -> None:
-        validation.pinned_image(image_key or f"{prefix}.image", self.image)
-        validation.quantity(f"{prefix}.cpu", self.cpu, Decimal("0.001"), "CPU")
-        validation.quantity(f"{prefix}.memory", self.memory, Decimal(64 * 2**20), "bytes")
-
-
-DEFAULT_ROLE_SPECS = {
-    "centralManager": RoleSpec(f"htcondor/cm:{HTCONDOR_IMAGE_TAG}", "500m", "512Mi"),
-    "schedd": RoleSpec(f"htcondor/submit:{HTCONDOR_IMAGE_TAG}", "500m", "1Gi"),
-    "worker": RoleSpec(f"htcondor/execute:{HTCONDOR_IMAGE_TAG}", "1", "2Gi"),
-}
+    placement: dict = field(default_factory=dict)
+    gpus: int = 0
 
 
 @dataclass(frozen=True)
 class HTCondorPoolArgs:
-    """Inputs of an HTCondorPool. Construction validates, so a bad value fails before any
-    resource is registered."""
+    """Inputs of an HTCondorPool. Construction validates (and fills in partial per-role
+    values from the defaults), so a bad value fails before any resource is registered."""
 
-    namespace: str = "htcondor"
+    namespace: str = _default("namespace")
     # False: use an existing namespace instead of creating (and owning) it.
-    create_namespace: bool = True
-    workers: int = 1
-    pool_name: str = "HTCondor on Kubernetes"
-    central_manager: RoleSpec = field(default_factory=lambda: DEFAULT_ROLE_SPECS["centralManager"])
-    schedd: RoleSpec = field(default_factory=lambda: DEFAULT_ROLE_SPECS["schedd"])
-    worker: RoleSpec = field(default_factory=lambda: DEFAULT_ROLE_SPECS["worker"])
+    create_namespace: bool = _default("createNamespace")
+    workers: int = _default("workers")
+    pool_name: str = _default("poolName")
+    # Changing it draws a new pool password (a keeper of the RandomPassword): every pod
+    # rolls onto the new Secret and the tokens minted from it.
+    password_version: str = _default("passwordVersion")
     # How long a worker pod may take to leave (scale-down, eviction, rollout): its running
     # jobs finish within this, less DRAIN_MARGIN_SECONDS, or go back to the queue.
-    worker_grace_period_seconds: int = 600
-    # Changing it draws a new pool password (a keeper of the RandomPassword): every pod
-    # rolls onto the new Secret.
-    password_version: str = "1"
+    worker_grace_period_seconds: int = _default("workerGracePeriodSeconds")
     # The schedd's PersistentVolumeClaim (its SPOOL, i.e. the job queue, and the submitters'
     # home directories): size, storage class (None: the cluster's default) and access mode.
-    schedd_spool_size: str = "10Gi"
-    schedd_storage_class: str | None = None
-    schedd_spool_access_mode: str = "ReadWriteOncePod"
-    # A NetworkPolicy: only this pool's pods, and hosts in these CIDRs (outside submit hosts
-    # or workers), reach HTCondor's port on the pool's pods. False: no policy at all.
+    schedd_spool_size: str = _default("scheddSpoolSize")
+    schedd_storage_class: str | None = _default("scheddStorageClass")
+    schedd_spool_access_mode: str = _default("scheddSpoolAccessMode")
     # How often daemons advertise to the collector: a replaced central manager sees the
     # pool again within about twice this, at a load of about 2 * workers / this updates/s.
-    update_interval_seconds: int = Intervals().update
-    network_policy: bool = True
-    allowed_cidrs: tuple[str, ...] = ()
+    update_interval_seconds: int = _default("updateIntervalSeconds")
+    # A NetworkPolicy: only this pool's pods, and hosts in these CIDRs (outside submit hosts
+    # or workers), reach HTCondor's port on the pool's pods. False: no policy at all.
+    network_policy: bool = _default("networkPolicy")
+    allowed_cidrs: tuple[str, ...] = _default("allowedCidrs")
     # Workers as the image's condor user with no capability (Pod Security `restricted`):
     # every job then runs as that one user instead of its owner (pool/security.py).
-    unprivileged_workers: bool = False
+    unprivileged_workers: bool = _default("unprivilegedWorkers")
+    # Per role (keys as ROLES): image, {cpu, memory}, placement. Partial values are filled in.
+    images: dict[str, str] = _default("images")
+    resources: dict[str, dict[str, str]] = _default("resources")
+    placement: dict[str, dict] = _default("placement")
+    # Named worker pools beside the default one: {name: {workers, image, cpu, memory, gpus,
+    # placement}}, unset fields following the default worker (pool/worker_pools.py).
+    worker_pools: dict[str, dict] = _default("workerPools")
 
     def __post_init__(self) -> None:
-        validation.dns1123_label("namespace", self.namespace)
-        validation.worker_count("workers", self.workers)
-        validation.pool_name("pool_name", self.pool_name)
-        validation.password_version("password_version", self.password_version)
-        validation.grace_period("worker_grace_period_seconds", self.worker_grace_period_seconds,
-                                MIN_WORKER_GRACE_SECONDS)
-        validation.quantity("schedd_spool_size", self.schedd_spool_size, Decimal(2**20), "bytes")
-        if self.schedd_storage_class is not None:
-            validation.dns1123_subdomain("schedd_storage_class", self.schedd_storage_class)
-        validation.one_of("schedd_spool_access_mode", self.schedd_spool_access_mode, SPOOL_ACCESS_MODES)
-        validation.whole_number_in("update_interval_seconds", self.update_interval_seconds,
-                                   *UPDATE_INTERVAL_RANGE, "seconds")
-        for index, cidr in enumerate(self.allowed_cidrs):
-            validation.cidr(f"allowed_cidrs[{index}]", cidr)
-        if self.allowed_cidrs and not self.network_policy:
-            raise PoolConfigError("allowed_cidrs", list(self.allowed_cidrs),
-                                  "empty while network_policy is false (there is no policy to open)")
-        if not isinstance(self.unprivileged_workers, bool):
-            raise PoolConfigError("unprivileged_workers", self.unprivileged_workers, "true or false")
-        for name in ("central_manager", "schedd", "worker"):
-            getattr(self, name).validate(name)
+        for setting in ARG_SETTINGS:
+            object.__setattr__(self, setting.field, setting.rule(setting.field, getattr(self, setting.field)))
+        check_together({s.key: getattr(self, s.field) for s in ARG_SETTINGS}, lambda key: BY_KEY[key].field)
 
     @property
     def intervals(self) -> Intervals:
@@ -119,6 +86,18 @@ class HTCondorPoolArgs:
         return self.worker_grace_period_seconds - DRAIN_MARGIN_SECONDS
 
     def role(self, role: str) -> RoleSpec:
-        """The spec of a role named as in ROLES."""
-        return {"centralManager": self.central_manager, "schedd": self.schedd,
-                "worker": self.worker}[role]
+        """The spec of a role named as in ROLES (the worker's: the default pool's)."""
+        return RoleSpec(self.images[role], self.resources[role]["cpu"], self.resources[role]["memory"],
+                        self.placement[role])
+
+    def pools(self) -> list[WorkerPool]:
+        """Every worker pool, the default one first, with unset fields the default worker's."""
+        worker = self.role("worker")
+        pools = [WorkerPool(DEFAULT_POOL, self.workers, worker.image, worker.cpu, worker.memory, 0,
+                            worker.placement)]
+        for name, spec in self.worker_pools.items():
+            pools.append(WorkerPool(
+                name, spec.get("workers", self.workers), spec.get("image", worker.image), spec.get("cpu", worker.cpu),
+                spec.get("memory", worker.memory), spec.get("gpus", 0),
+                {**worker.placement, **spec.get("placement", {})}))
+        return pools

@@ -9,10 +9,11 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from . import idtokens, manifests, security, validation
-from .args import HTCondorPoolArgs
+from .args import HTCondorPoolArgs, RoleSpec
 from .condor_config import CONDOR_PORT, snippet_files
 from .credentials import SIGNING_KEY_ROLES, TOKEN_HOLDERS
 from .password import password_file_base64
+from .worker_pools import DEFAULT_POOL, WorkerPool, check_names
 
 PASSWORD_LENGTH = 40
 
@@ -44,24 +45,31 @@ class HTCondorPool(pulumi.ComponentResource):
     central_manager_deployment_name: pulumi.Output[str]
     schedd_deployment_name: pulumi.Output[str]
     worker_deployment_name: pulumi.Output[str]
+    worker_pool_deployment_names: pulumi.Output[dict]
 
     def __init__(self, name: str, args: HTCondorPoolArgs,
                  opts: pulumi.ResourceOptions | None = None):
         # Checked before registering anything: every object name derives from it.
         validation.component_name("name", name)
+        check_names(name, args.worker_pools, "name", "worker_pools")
         super().__init__("htcondor:index:Pool", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        def pod(role: str, config_map_name="config", credential_secret="credential", spool_claim=None) -> dict:
-            return manifests.pod_spec(role, args.role(role), config_map_name, credential_secret,
+        def pod(role: str, config_map_name="config", credential_secret="credential", spool_claim=None,
+                pool: WorkerPool | None = None) -> dict:
+            spec = args.role(role) if pool is None else RoleSpec(pool.image, pool.cpu, pool.memory, pool.placement,
+                                                                 pool.gpus)
+            return manifests.pod_spec(role, spec, config_map_name, credential_secret,
                                       args.worker_grace_period_seconds, spool_claim=spool_claim,
-                                      unprivileged_workers=args.unprivileged_workers)
+                                      unprivileged_workers=args.unprivileged_workers,
+                                      pool=DEFAULT_POOL if pool is None else pool.name)
 
         if args.create_namespace:
             # Pod Security Admission enforces the strongest standard all the pool's pods meet.
             enforce = security.weakest(
-                security.pod_security_level(pod(role, spool_claim="spool" if role == "schedd" else None))
-                for role in manifests.COMPONENTS)
+                [security.pod_security_level(pod(role, spool_claim="spool" if role == "schedd" else None))
+                 for role in manifests.COMPONENTS] +
+                [security.pod_security_level(pod("worker", pool=p)) for p in args.pools()])
             ns = k8s.core.v1.Namespace(f"{name}-namespace", opts=child,
                                        **manifests.namespace(args.namespace, name, enforce))
             namespace = ns.metadata.name  # an Output, so children wait for the namespace
@@ -117,21 +125,26 @@ class HTCondorPool(pulumi.ComponentResource):
                 name, namespace, args.schedd_spool_size, args.schedd_storage_class,
                 args.schedd_spool_access_mode))
 
-        def deployment(role: str, replicas: int, depends_on: list, **extra) -> k8s.apps.v1.Deployment:
-            mounted = "".join(files[key] for key in manifests.role_config_keys(role))
+        def deployment(role: str, replicas: int, depends_on: list, pool: WorkerPool | None = None,
+                       **extra) -> k8s.apps.v1.Deployment:
+            mounted = "".join(files[key] for key in manifests.role_config_keys(role, pool.gpus if pool else 0))
             checksums = {manifests.CHECKSUM_CONFIG: _sha256(mounted),
                          manifests.CHECKSUM_CREDENTIAL: credential_checksums[role]}
             credential = credential_secrets[role]
+            manifest = manifests.deployment(
+                name, namespace, role, pod(role, config.metadata.name, credential.metadata.name, pool=pool, **extra),
+                replicas, checksums, pool=DEFAULT_POOL if pool is None else pool.name)
             return k8s.apps.v1.Deployment(
-                manifests.object_name(name, role),
+                manifest["metadata"]["name"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[config, credential, *depends_on]),
-                **manifests.deployment(name, namespace, role, pod(role, config.metadata.name,
-                                                                   credential.metadata.name, **extra),
-                                       replicas, checksums))
+                **manifest)
 
         central_manager = deployment("centralManager", 1, [service, *policy])
         schedd = deployment("schedd", 1, [central_manager, spool], spool_claim=spool.metadata.name)
-        worker = deployment("worker", args.workers, [central_manager])
+        # The default pool keeps the walkthrough's `workers` and Deployment `NAME-worker`;
+        # each named pool is a Deployment of its own, so scaling one leaves the others be.
+        pools = {p.name: deployment("worker", p.workers, [central_manager], pool=p) for p in args.pools()}
+        worker = pools[DEFAULT_POOL]
 
         self.namespace = namespace
         self.central_manager_address = pulumi.Output.concat(
@@ -145,6 +158,8 @@ class HTCondorPool(pulumi.ComponentResource):
         self.central_manager_deployment_name = central_manager.metadata.name
         self.schedd_deployment_name = schedd.metadata.name
         self.worker_deployment_name = worker.metadata.name
+        self.worker_pool_deployment_names = pulumi.Output.all(
+            **{pool: d.metadata.name for pool, d in pools.items()})
         self.register_outputs({
             "central_manager_address": self.central_manager_address,
             "namespace": self.namespace,
@@ -156,4 +171,5 @@ class HTCondorPool(pulumi.ComponentResource):
             "central_manager_deployment_name": self.central_manager_deployment_name,
             "schedd_deployment_name": self.schedd_deployment_name,
             "worker_deployment_name": self.worker_deployment_name,
+            "worker_pool_deployment_names": self.worker_pool_deployment_names,
         })

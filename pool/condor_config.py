@@ -31,6 +31,11 @@ CONDOR_PORT = 9618
 # Environment variables the worker's pod sets from its own resource limits (downward API).
 CPUS_ENV = "HTCONDOR_POOL_CPUS"
 MEMORY_MB_ENV = "HTCONDOR_POOL_MEMORY_MB"
+# The worker pool (workerPools) a worker's pod belongs to, which its slots advertise.
+WORKER_POOL_ENV = "HTCONDOR_POOL_WORKER_POOL"
+WORKER_POOL_ATTRIBUTE = "WorkerPool"
+# Mounted by the pods of worker pools with GPUs only.
+GPU_SNIPPET = "60-gpus.conf"
 
 # The identity of a daemon that holds the signing key and signs its own token: the
 # central manager's. `condor@password` from HTCondor 23.9 on, `condor_pool@$(UID_DOMAIN)`
@@ -184,6 +189,10 @@ NUM_SLOTS = 1
 NUM_SLOTS_TYPE_1 = 1
 SLOT_TYPE_1 = cpus=100%, memory=100%, disk=100%, swap=100%
 SLOT_TYPE_1_PARTITIONABLE = True
+# Which worker pool the slots belong to, for jobs to pick one:
+# requirements = {WORKER_POOL_ATTRIBUTE} == "bigmem" ("default" for the default pool).
+{WORKER_POOL_ATTRIBUTE} = "$ENV({WORKER_POOL_ENV})"
+STARTD_ATTRS = $(STARTD_ATTRS) {WORKER_POOL_ATTRIBUTE}
 # No start-up benchmarks: they burn the pod's CPU for figures this pool does not use.
 RunBenchmarks = False
 # A dedicated worker: run jobs whenever matched, never suspend or preempt them.
@@ -204,6 +213,15 @@ MAXJOBRETIREMENTTIME = {job_retirement_seconds}
 """
 
 
+def gpu_config() -> str:
+    return """\
+# The GPUs Kubernetes gave this container (its nvidia.com/gpu limit; the device plugin
+# exposes only those), found and advertised by HTCondor's own discovery, each assigned to
+# the job that asks for it (request_gpus).
+use FEATURE:GPUs
+"""
+
+
 def snippet_files(central_manager_host: str, pool_name: str, uid_domain: str,
                   job_retirement_seconds: int, intervals: Intervals = Intervals()) -> dict[str, str]:
     """Every generated file by name: the shared snippets and one per role."""
@@ -215,6 +233,7 @@ def snippet_files(central_manager_host: str, pool_name: str, uid_domain: str,
     }
     for role in ROLE_DAEMONS:
         files[role_snippet_name(role)] = role_config(role, job_retirement_seconds)
+    files[GPU_SNIPPET] = gpu_config()
     return files
 
 

@@ -6,8 +6,9 @@ tests validate them against the Kubernetes OpenAPI schema and the pod emulator r
 """
 
 from .args import RoleSpec
+from .worker_pools import DEFAULT_POOL, GPU_RESOURCE, deployment_name
 from .condor_config import (
-    CONDOR_CONFIG, CONDOR_PORT, CONFIG_DIR, CPUS_ENV, CREDENTIAL_DIR, CREDENTIAL_SOURCE_DIR, KEY_FILE_NAME,
+    CONDOR_CONFIG, CONDOR_PORT, CONFIG_DIR, CPUS_ENV, GPU_SNIPPET, WORKER_POOL_ENV, CREDENTIAL_DIR, CREDENTIAL_SOURCE_DIR, KEY_FILE_NAME,
     LOCAL_DIR, MEMORY_MB_ENV, SHARED_SNIPPETS, SPOOL_DIR, SUBMIT_HOME_DIR, TOKEN_FILE_NAME, role_snippet_name,
 )
 from .credentials import SIGNING_KEY_ROLES
@@ -45,7 +46,18 @@ PROBE_COMMANDS = {
 }
 
 
-def labels(instance: str, role: str | None = None) -> dict:
+# The label naming a named worker pool's pods (the default pool's pods have none, as before
+# worker pools existed, so that their Deployment's template and selector stay as they were).
+WORKER_POOL_LABEL = "htcondor-pool/worker-pool"
+
+
+def component(role: str, pool: str = DEFAULT_POOL) -> str:
+    """The component label: a named worker pool's is its own, so that no Deployment's
+    selector takes another's pods."""
+    return COMPONENTS[role] if pool == DEFAULT_POOL else f"{COMPONENTS[role]}-{pool}"
+
+
+def labels(instance: str, role: str | None = None, pool: str = DEFAULT_POOL) -> dict:
     """Kubernetes' recommended labels."""
     result = {
         "app.kubernetes.io/name": "htcondor",
@@ -54,13 +66,15 @@ def labels(instance: str, role: str | None = None) -> dict:
         "app.kubernetes.io/managed-by": "pulumi",
     }
     if role:
-        result["app.kubernetes.io/component"] = COMPONENTS[role]
+        result["app.kubernetes.io/component"] = component(role, pool)
+    if pool != DEFAULT_POOL:
+        result[WORKER_POOL_LABEL] = pool
     return result
 
 
-def selector(instance: str, role: str) -> dict:
+def selector(instance: str, role: str, pool: str = DEFAULT_POOL) -> dict:
     keys = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component")
-    return {k: v for k, v in labels(instance, role).items() if k in keys}
+    return {k: v for k, v in labels(instance, role, pool).items() if k in keys}
 
 
 def object_name(instance: str, role: str) -> str:
@@ -156,10 +170,11 @@ def schedd_spool_claim(instance: str, namespace_name, size: str, storage_class: 
     }
 
 
-def role_config_keys(role: str) -> list[str]:
-    """The ConfigMap keys a role's pods mount."""
+def role_config_keys(role: str, gpus: int = 0) -> list[str]:
+    """The ConfigMap keys a role's pods mount (workers with GPUs: the GPU snippet too)."""
     scripts = [ENTRYPOINT, PRESTOP_DRAIN] if role == "worker" else [ENTRYPOINT]
-    return ["condor_config", *SHARED_SNIPPETS, role_snippet_name(role), *scripts]
+    gpu = [GPU_SNIPPET] if gpus else []
+    return ["condor_config", *SHARED_SNIPPETS, role_snippet_name(role), *gpu, *scripts]
 
 
 def central_manager_service(instance: str, namespace_name) -> dict:
@@ -185,7 +200,7 @@ CREDENTIAL_SOURCE_ENV = "HTCONDOR_POOL_CREDENTIAL_SOURCE"
 CREDENTIAL_DIR_ENV = "HTCONDOR_POOL_CREDENTIAL_DIR"
 
 
-def _env(role: str) -> list[dict]:
+def _env(role: str, pool: str = DEFAULT_POOL) -> list[dict]:
     env = [{"name": "CONDOR_CONFIG", "value": CONDOR_CONFIG},
            {"name": CREDENTIAL_SOURCE_ENV, "value": CREDENTIAL_SOURCE_DIR},
            {"name": CREDENTIAL_DIR_ENV, "value": CREDENTIAL_DIR}]
@@ -195,6 +210,7 @@ def _env(role: str) -> list[dict]:
     if role == "worker":
         # The slot advertises the container's own limits; Kubernetes rounds CPUs up.
         env += [
+            {"name": WORKER_POOL_ENV, "value": pool},
             {"name": CPUS_ENV, "valueFrom": {"resourceFieldRef": {
                 "containerName": CONTAINER, "resource": "limits.cpu", "divisor": "1"}}},
             {"name": MEMORY_MB_ENV, "valueFrom": {"resourceFieldRef": {
@@ -204,15 +220,19 @@ def _env(role: str) -> list[dict]:
 
 
 def pod_spec(role: str, spec: RoleSpec, config_map_name, credential_secret, worker_grace_seconds: int,
-             spool_claim=None, unprivileged_workers: bool = False) -> dict:
-    """A role's pod. `credential_secret` names the Secret with the role's credential (the
-    signing key, or the role's token); the schedd's needs the name of its volume's claim,
-    `spool_claim`."""
+             spool_claim=None, unprivileged_workers: bool = False, pool: str = DEFAULT_POOL) -> dict:
+    """A role's pod (a worker's, of worker pool `pool`). `credential_secret` names the
+    Secret with the role's credential (the signing key, or the role's token); the schedd's
+    needs the name of its volume's claim, `spool_claim`."""
     if (role == "schedd") != (spool_claim is not None):
         raise ValueError("the schedd, and only the schedd, mounts a spool claim")
+    if spec.gpus and role != "worker":
+        raise ValueError("only workers have GPUs")
     resources = {"cpu": spec.cpu, "memory": spec.memory}
+    if spec.gpus:
+        resources[GPU_RESOURCE] = str(spec.gpus)  # an extended resource: request and limit alike
     items = [{"key": key, "path": key if key == "condor_config" or key in SCRIPTS else f"config.d/{key}"}
-             for key in role_config_keys(role)]
+             for key in role_config_keys(role, spec.gpus)]
     for item in items:
         if item["key"] in SCRIPTS:
             item["mode"] = 0o555
@@ -232,7 +252,7 @@ def pod_spec(role: str, spec: RoleSpec, config_map_name, credential_secret, work
             "image": spec.image,
             "command": ["/bin/sh", f"{CONFIG_DIR}/{ENTRYPOINT}"],
             "securityContext": container_security_context(role, unprivileged_workers),
-            "env": _env(role),
+            "env": _env(role, pool),
             "ports": [{"name": "condor", "containerPort": CONDOR_PORT, "protocol": "TCP"}],
             "resources": {"requests": dict(resources), "limits": dict(resources)},
             "readinessProbe": _probe(role, period=5, failures=3),
@@ -263,24 +283,28 @@ def pod_spec(role: str, spec: RoleSpec, config_map_name, credential_secret, work
             {"name": "spool", "mountPath": SUBMIT_HOME_DIR, "subPath": "home"},
         ]
         pod["volumes"].append({"name": "spool", "persistentVolumeClaim": {"claimName": spool_claim}})
+    # Where the pods may run (pool/placement.py): nodeSelector, tolerations, affinity,
+    # priorityClassName, as given.
+    pod.update(spec.placement)
     return pod
 
 
-def deployment(instance: str, namespace_name, role: str, pod: dict, replicas: int, checksums: dict) -> dict:
-    """A role's Deployment of `pod` (pod_spec). `checksums` become pod-template
-    annotations: a change of config or credential changes the template, which rolls the
-    pods."""
+def deployment(instance: str, namespace_name, role: str, pod: dict, replicas: int, checksums: dict,
+               pool: str = DEFAULT_POOL) -> dict:
+    """A role's Deployment of `pod` (pod_spec); a worker pool's, for workers. `checksums`
+    become pod-template annotations: a change of config or credential changes the
+    template, which rolls the pods."""
+    name = deployment_name(instance, pool) if role == "worker" else object_name(instance, role)
     return {
-        "metadata": {"name": object_name(instance, role), "namespace": namespace_name,
-                     "labels": labels(instance, role)},
+        "metadata": {"name": name, "namespace": namespace_name, "labels": labels(instance, role, pool)},
         "spec": {
             "replicas": replicas,
             # One collector, one schedd at a time: never two side by side during a rollout
             # (and the schedd's ReadWriteOncePod volume admits one pod at a time anyway).
             "strategy": {"type": "RollingUpdate"} if role == "worker" else {"type": "Recreate"},
-            "selector": {"matchLabels": selector(instance, role)},
+            "selector": {"matchLabels": selector(instance, role, pool)},
             "template": {
-                "metadata": {"labels": labels(instance, role), "annotations": dict(checksums)},
+                "metadata": {"labels": labels(instance, role, pool), "annotations": dict(checksums)},
                 "spec": pod,
             },
         },

@@ -123,13 +123,16 @@ def known_keys(key: str, value: object, allowed: tuple[str, ...]) -> dict:
     return value
 
 
-# The longest suffix added to the component name ("-central-manager") must still leave a
-# valid Service name: a DNS-1035 label (starts with a letter) of at most 63 characters.
-LONGEST_NAME_SUFFIX = len("-central-manager")
+# The component name, with "-central-manager" added, must still be a valid Service name: a
+# DNS-1035 label (starts with a letter) of at most 63 characters. And with "-worker" added,
+# a Deployment whose pods keep distinct hostnames: pods are named DEPLOYMENT-<hash, up to
+# 10>-<5>, and a pod's hostname, which HTCondor names its slots after, is that cut to 63
+# characters, so a longer Deployment's pods would lose their random suffix and share one.
+COMPONENT_NAME_LIMIT = min(63 - len("-central-manager"), 63 - len("-0123456789-abcde") - len("-worker"))
 
 
 def component_name(key: str, value: object) -> str:
-    limit = 63 - LONGEST_NAME_SUFFIX
+    limit = COMPONENT_NAME_LIMIT
     if not (isinstance(value, str) and value[:1].isalpha()):
         raise PoolConfigError(key, value, f"a DNS-1123 label of at most {limit} characters "
                                           "that starts with a lowercase letter")

@@ -3,7 +3,7 @@ and what is allowed."""
 
 import pytest
 
-from pool import HTCondorPoolArgs, PoolConfigError, RoleSpec
+from pool import HTCondorPoolArgs, PoolConfigError
 from tests.render import render
 
 CASES = [
@@ -37,7 +37,54 @@ CASES = [
     ({"namespace": "Batch_Jobs"}, "htcondor-pool:namespace: 'Batch_Jobs' is not allowed; expected a DNS-1123 label"),
     ({"namespace": "a" * 64}, "htcondor-pool:namespace: '" + "a" * 64 + "' is not allowed; expected a DNS-1123 label"),
     ({"name": "My.Pool"}, "htcondor-pool:name: 'My.Pool' is not allowed; expected a DNS-1123 label"),
-    ({"name": "1pool"}, "htcondor-pool:name: '1pool' is not allowed; expected a DNS-1123 label of at most 47"),
+    ({"name": "1pool"}, "htcondor-pool:name: '1pool' is not allowed; expected a DNS-1123 label of at most 39"),
+    # NAME-worker's pods would share one hostname (cut to 63 characters), hence its slots.
+    ({"name": "a" * 40}, "htcondor-pool:name: '" + "a" * 40 + "' is not allowed; expected a DNS-1123 label: at most 39"),
+    ({"placement": '{"worker": {"nodeSelector": {"gpu type": "a100"}}}'},
+     "htcondor-pool:placement.worker.nodeSelector.gpu type: 'gpu type' is not allowed; expected a label key"),
+    ({"placement": '{"worker": {"nodeSelector": {"pool": "big mem"}}}'},
+     "htcondor-pool:placement.worker.nodeSelector.pool: 'big mem' is not allowed; expected a label value"),
+    ({"placement": '{"workers": {}}'},
+     "htcondor-pool:placement.workers: {} is not allowed; expected a key among centralManager, schedd, worker"),
+    ({"placement": '{"schedd": {"nodeselector": {}}}'},
+     "htcondor-pool:placement.schedd.nodeselector: {} is not allowed; expected a key among nodeSelector, tolerations"),
+    ({"placement": '{"worker": {"tolerations": [{"key": "gpu", "operator": "Equals"}]}}'},
+     "htcondor-pool:placement.worker.tolerations[0].operator: 'Equals' is not allowed; expected one of Exists, Equal"),
+    ({"placement": '{"worker": {"tolerations": [{"key": "gpu", "effect": "NoScheduling"}]}}'},
+     "htcondor-pool:placement.worker.tolerations[0].effect: 'NoScheduling' is not allowed; expected one of "
+     "NoSchedule, PreferNoSchedule, NoExecute"),
+    ({"placement": '{"worker": {"tolerations": [{"operator": "Exists", "value": "x"}]}}'},
+     "htcondor-pool:placement.worker.tolerations[0].value: 'x' is not allowed; expected no value with operator Exists"),
+    ({"placement": '{"worker": {"tolerations": {"key": "gpu"}}}'},
+     "htcondor-pool:placement.worker.tolerations: {'key': 'gpu'} is not allowed; expected a list of tolerations"),
+    ({"placement": '{"worker": {"affinity": {"nodeAffinty": {}}}}'},
+     "htcondor-pool:placement.worker.affinity.nodeAffinty: {} is not allowed; expected a key among nodeAffinity"),
+    ({"placement": '{"centralManager": {"priorityClassName": "High_Priority"}}'},
+     "htcondor-pool:placement.centralManager.priorityClassName: 'High_Priority' is not allowed; expected a DNS-1123 "
+     "subdomain"),
+    ({"workerPools": '{"Big_Mem": {"workers": 1}}'},
+     "htcondor-pool:workerPools.Big_Mem: 'Big_Mem' is not allowed; expected a DNS-1123 label"),
+    ({"workerPools": '{"default": {"workers": 1}}'},
+     "htcondor-pool:workerPools.default: {'workers': 1} is not allowed; expected a pool name other than 'default'"),
+    ({"workerPools": '{"gpu": {"gpus": -1}}'},
+     "htcondor-pool:workerPools.gpu.gpus: -1 is not allowed; expected a whole number >= 0"),
+    ({"workerPools": '{"gpu": {"workers": "many"}}'},
+     "htcondor-pool:workerPools.gpu.workers: 'many' is not allowed; expected a whole number >= 0"),
+    ({"workerPools": '{"gpu": {"gpu": 1}}'},
+     "htcondor-pool:workerPools.gpu.gpu: 1 is not allowed; expected a key among workers, image, cpu, memory, gpus"),
+    ({"workerPools": '{"bigmem": {"memory": "64GB"}}'},
+     "htcondor-pool:workerPools.bigmem.memory: '64GB' is not allowed; expected a Kubernetes quantity"),
+    ({"workerPools": '{"bigmem": {"image": "htcondor/execute:latest"}}'},
+     "htcondor-pool:workerPools.bigmem.image: 'htcondor/execute:latest' is not allowed; expected an image pinned"),
+    ({"workerPools": '{"gpu": {"placement": {"nodeSelector": {"a/b/c": "x"}}}}'},
+     "htcondor-pool:workerPools.gpu.placement.nodeSelector.a/b/c: 'a/b/c' is not allowed; expected a label key"),
+    ({"workerPools": '["gpu"]'},
+     "htcondor-pool:workerPools: ['gpu'] is not allowed; expected an object of worker pools by name"),
+    # NAME-worker-POOL: its pods' hostnames must keep their random suffix.
+    ({"name": "a" * 30, "workerPools": '{"large-memory": {}}'},
+     "htcondor-pool:workerPools.large-memory: 'large-memory' is not allowed; expected a shorter name: the "
+     "Deployment '" + "a" * 30 + "-worker-large-memory' would have 50 characters, and worker Deployments may "
+     "have at most 46"),
     ({"createNamespace": "yes"}, "htcondor-pool:createNamespace: 'yes' is not allowed; expected true or false"),
     ({"resources": '{"worker": {"cpu": "2", "gpu": "1"}}'},
      "htcondor-pool:resources.worker.gpu: '1' is not allowed; expected a key among cpu, memory"),
@@ -77,6 +124,11 @@ def test_bad_config_fails_before_anything_is_registered(config, message):
     {"name": "pool-a", "poolName": "CHTC test pool"},
     {"networkPolicy": "false"}, {"allowedCidrs": '["0.0.0.0/0"]'},
     {"scheddSpoolSize": "500Gi", "scheddStorageClass": "fast.ssd-1", "scheddSpoolAccessMode": "ReadWriteOnce"},
+    {"name": "a" * 39},
+    {"placement": '{"worker": {"nodeSelector": {"nvidia.com/gpu.present": true, "zone": ""}, '
+                  '"tolerations": [{"operator": "Exists"}, {"key": "spot", "value": "true", "effect": "NoExecute", '
+                  '"tolerationSeconds": 60}], "priorityClassName": "batch-low"}}'},
+    {"workerPools": '{"gpu": {"workers": "2", "gpus": 1, "cpu": 4}, "bigmem": {}}'},
 ])
 def test_good_config_is_accepted(config):
     assert render(config).resources
@@ -85,5 +137,10 @@ def test_good_config_is_accepted(config):
 def test_library_callers_get_the_same_checks_naming_the_argument():
     with pytest.raises(PoolConfigError, match=r"^workers: -2 is not allowed"):
         HTCondorPoolArgs(workers=-2)
-    with pytest.raises(PoolConfigError, match=r"^worker.memory: '1 Gi' is not allowed"):
-        HTCondorPoolArgs(worker=RoleSpec("htcondor/execute:25.0.15-el9", "1", "1 Gi"))
+    with pytest.raises(PoolConfigError, match=r"^resources.worker.memory: '1 Gi' is not allowed"):
+        HTCondorPoolArgs(resources={"worker": {"memory": "1 Gi"}})
+    with pytest.raises(PoolConfigError, match=r"^worker_pools.gpu.gpus: -1 is not allowed"):
+        HTCondorPoolArgs(worker_pools={"gpu": {"gpus": -1}})
+    with pytest.raises(PoolConfigError, match=r"^allowed_cidrs: \['192.0.2.0/24'\] is not allowed; expected empty "
+                                              r"while network_policy is false"):
+        HTCondorPoolArgs(network_policy=False, allowed_cidrs=("192.0.2.0/24",))

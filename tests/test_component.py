@@ -74,6 +74,7 @@ def test_outputs_name_the_objects_and_only_the_credentials_are_secret(dev):
         "central_manager_deployment_name": "htcondor-central-manager",
         "schedd_deployment_name": "htcondor-schedd",
         "worker_deployment_name": "htcondor-worker",
+        "worker_pool_deployment_names": {"default": "htcondor-worker"},
     }
     assert all(token.count(".") == 2 for token in tokens.values())  # JWTs
     assert dev.secret_outputs == {"pool_password", "submit_token", "worker_token"}

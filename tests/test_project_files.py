@@ -5,55 +5,14 @@ from importlib import metadata
 import pytest
 import yaml
 
-from pool.args import HTCondorPoolArgs
-from pool.stack_config import DEFAULT_NAME, KEYS
-from tests.render import REPO, render
+from tests.render import REPO
 
 PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
-STRUCTURED = {"images", "resources"}  # Pulumi.yaml cannot declare object-typed config
 
 
 def test_project_is_python_with_pip_and_a_virtualenv():
     assert PROJECT["name"] == "htcondor-pool"
     assert PROJECT["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
-
-
-def test_every_scalar_key_is_declared_with_type_default_and_description():
-    declared = PROJECT["config"]
-    assert set(declared) == set(KEYS) - STRUCTURED
-    for key, spec in declared.items():
-        assert {"type", "default", "description"} <= set(spec), key
-
-
-def test_declared_defaults_are_the_codes_defaults():
-    defaults = HTCondorPoolArgs()
-    code = {"name": DEFAULT_NAME, "namespace": defaults.namespace, "createNamespace": defaults.create_namespace,
-            "workers": defaults.workers, "poolName": defaults.pool_name,
-            "workerGracePeriodSeconds": defaults.worker_grace_period_seconds,
-            "passwordVersion": defaults.password_version, "scheddSpoolSize": defaults.schedd_spool_size,
-            # Unset (None) in code; an empty string in Pulumi.yaml, which the loader reads as unset.
-            "scheddStorageClass": defaults.schedd_storage_class or "",
-            "scheddSpoolAccessMode": defaults.schedd_spool_access_mode,
-            "networkPolicy": defaults.network_policy, "updateIntervalSeconds": defaults.update_interval_seconds, "allowedCidrs": list(defaults.allowed_cidrs),
-            "unprivilegedWorkers": defaults.unprivileged_workers}
-    assert {k: v["default"] for k, v in PROJECT["config"].items()} == code
-    # And a stack with no config at all renders exactly those.
-    rendered = render(stack=None)
-    assert rendered.outputs["workers"] == code["workers"]
-    assert rendered.outputs["namespace"] == code["namespace"]
-
-
-def test_structured_keys_are_documented_in_pulumi_yaml_and_readme():
-    text = (REPO / "Pulumi.yaml").read_text()
-    readme = (REPO / "README.md").read_text()
-    for key in STRUCTURED:
-        assert f"{key}:" in text and f"`{key}`" in readme
-
-
-def test_readme_lists_every_config_key():
-    readme = (REPO / "README.md").read_text()
-    for key in KEYS:
-        assert f"`{key}`" in readme, key
 
 
 def test_readme_lists_every_output(dev):

@@ -7,11 +7,24 @@ import pytest
 # The oldest and newest minor versions kubernetes-validate ships that are still in use, and
 # the one the real cluster (tests/kube) runs.
 KUBERNETES_VERSIONS = ["1.29", "1.33", "1.35", "1.37"]
+# Placement of every kind, per role and per worker pool (README's GPU example, and more).
+_AFFINITY = ('{"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": '
+             '[{"matchExpressions": [{"key": "node.kubernetes.io/instance-type", "operator": "In", '
+             '"values": ["m7i.8xlarge"]}]}]}}}')
+PLACEMENT = ('{"centralManager": {"nodeSelector": {"node-role.example.org/services": "true"}, '
+             '"priorityClassName": "system-cluster-critical"}, '
+             '"worker": {"tolerations": [{"key": "spot", "operator": "Equal", "value": "true", '
+             '"effect": "NoSchedule"}]}}')
+WORKER_POOLS = ('{"gpu": {"workers": 2, "gpus": 1, "cpu": "4", "memory": "16Gi", "placement": '
+                '{"nodeSelector": {"nvidia.com/gpu.present": "true"}, "tolerations": [{"key": "nvidia.com/gpu", '
+                '"operator": "Exists", "effect": "NoSchedule"}]}}, '
+                '"bigmem": {"memory": "64Gi", "placement": {"affinity": ' + _AFFINITY + '}}}')
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("config", [{}, {"workers": "0"}, {"createNamespace": "false", "namespace": "default"},
-                                    {"allowedCidrs": '["192.0.2.0/24"]', "scheddStorageClass": "fast"}])
+                                    {"allowedCidrs": '["192.0.2.0/24"]', "scheddStorageClass": "fast"},
+                                    {"placement": PLACEMENT, "workerPools": WORKER_POOLS}])
 def test_every_object_validates_strictly(version, config):
     from tests.render import render
     manifests = render(config).manifests()

@@ -1,0 +1,39 @@
+"""The program's defaults and fixed limits, which the settings (pool/settings.py), the
+arguments (pool/args.py) and the rendering share."""
+
+from .condor_config import Intervals
+
+# Roles as stack config and HTCondorPoolArgs spell them, in creation order.
+ROLES = ("centralManager", "schedd", "worker")
+
+# The official HTCondor images, one per role, pinned to one release of the LTS series 25.0
+# (HTCondor's docs/version-history/lts-versions-25-0.rst and feature-versions-26-x.rst:
+# 25.0.15, October 22, 2026). Tags are `<version>-el9` (build/docker/services/build-images),
+# published for the newest release of each series.
+HTCONDOR_IMAGE_TAG = "25.0.15-el9"
+DEFAULT_IMAGES = {
+    "centralManager": f"htcondor/cm:{HTCONDOR_IMAGE_TAG}",
+    "schedd": f"htcondor/submit:{HTCONDOR_IMAGE_TAG}",
+    "worker": f"htcondor/execute:{HTCONDOR_IMAGE_TAG}",
+}
+# CPU and memory are both the request and the limit (Guaranteed QoS), so a worker's slot can
+# advertise exactly what it gets.
+DEFAULT_RESOURCES = {
+    "centralManager": {"cpu": "500m", "memory": "512Mi"},
+    "schedd": {"cpu": "500m", "memory": "1Gi"},
+    "worker": {"cpu": "1", "memory": "2Gi"},
+}
+
+# A leaving worker's running jobs get its grace period less this long to finish; the rest
+# is for ending the ones that do not, handing them back to the queue, and shutting down.
+DRAIN_MARGIN_SECONDS = 30
+MIN_WORKER_GRACE_SECONDS = 2 * DRAIN_MARGIN_SECONDS
+
+# How the schedd's volume may be attached. ReadWriteOncePod (the default) lets one pod at a
+# time mount it, so a replacement schedd starts only once the old one is gone, whatever
+# deleted it; ReadWriteOnce is for storage drivers without it (one node at a time only).
+SPOOL_ACCESS_MODES = ("ReadWriteOncePod", "ReadWriteOnce")
+
+# How often daemons may be told to advertise, in seconds (updateIntervalSeconds).
+UPDATE_INTERVAL_RANGE = (5, 3600)
+UPDATE_INTERVAL_SECONDS = Intervals().update

@@ -1,0 +1,97 @@
+"""Named worker pools beside the default one (`workerPools`): each its own Deployment
+`NAME-worker-POOL`, with the default worker's drain, probes and least privilege, and its
+slots advertising `WorkerPool = "POOL"` so that jobs can pick it."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from . import placement as placement_rules
+from . import validation
+from .errors import PoolConfigError
+
+POOL_KEYS = ("workers", "image", "cpu", "memory", "gpus", "placement")
+# The default pool's WorkerPool, which no named pool may take.
+DEFAULT_POOL = "default"
+# Kubernetes' resource name for NVIDIA GPUs (the NVIDIA device plugin's).
+GPU_RESOURCE = "nvidia.com/gpu"
+# A Deployment's pods are named DEPLOYMENT-<hash, up to 10>-<5>, and a pod's hostname (which
+# HTCondor names its daemons and slots after) is its name cut to 63 characters: beyond this
+# length the cut takes the random suffix, and the pods of one Deployment share a hostname.
+DEPLOYMENT_NAME_LIMIT = 63 - len("-0123456789-abcde")
+
+
+@dataclass(frozen=True)
+class WorkerPool:
+    """A worker pool as rendered: every field resolved against the default worker's."""
+
+    name: str  # DEFAULT_POOL for the default pool
+    workers: int
+    image: str
+    cpu: str
+    memory: str
+    gpus: int
+    placement: dict
+
+
+def _whole(name: str, value: object) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise PoolConfigError(name, value, "a whole number >= 0") from None
+    return validation.worker_count(name, value)
+
+
+def _text(value: object) -> object:
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def pool_spec(name: str, value: object) -> dict:
+    """One pool's fields, checked; only those given (the rest follow the default worker)."""
+    given = validation.known_keys(name, {} if value is None else value, POOL_KEYS)
+    checked: dict = {}
+    if "workers" in given:
+        checked["workers"] = _whole(f"{name}.workers", given["workers"])
+    if "gpus" in given:
+        checked["gpus"] = _whole(f"{name}.gpus", given["gpus"])
+    if "image" in given:
+        checked["image"] = validation.pinned_image(f"{name}.image", given["image"])
+    if "cpu" in given:
+        checked["cpu"] = validation.quantity(f"{name}.cpu", _text(given["cpu"]), Decimal("0.001"), "CPU")
+    if "memory" in given:
+        checked["memory"] = validation.quantity(f"{name}.memory", _text(given["memory"]), Decimal(64 * 2**20), "bytes")
+    if "placement" in given:
+        checked["placement"] = placement_rules.placement(f"{name}.placement", given["placement"])
+    return checked
+
+
+def worker_pools(name: str, value: object) -> dict[str, dict]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PoolConfigError(name, value, "an object of worker pools by name, e.g. "
+                                           '{"bigmem": {"workers": 2, "memory": "64Gi"}}')
+    pools = {}
+    for pool, spec in value.items():
+        validation.dns1123_label(f"{name}.{pool}", pool)
+        if pool == DEFAULT_POOL:
+            raise PoolConfigError(f"{name}.{pool}", spec, f"a pool name other than {DEFAULT_POOL!r} "
+                                                          "(the default pool's: set `workers` for it)")
+        pools[pool] = pool_spec(f"{name}.{pool}", spec)
+    return pools
+
+
+def deployment_name(component: str, pool: str) -> str:
+    return f"{component}-worker" if pool == DEFAULT_POOL else f"{component}-worker-{pool}"
+
+
+def check_names(component: str, pools, component_key: str, pools_key: str) -> None:
+    """Every worker Deployment's name short enough for its pods' hostnames to stay unique."""
+    for pool in [DEFAULT_POOL, *pools]:
+        name = deployment_name(component, pool)
+        if len(name) > DEPLOYMENT_NAME_LIMIT:
+            key, value = (component_key, component) if pool == DEFAULT_POOL else (f"{pools_key}.{pool}", pool)
+            raise PoolConfigError(
+                key, value, f"a shorter name: the Deployment {name!r} would have {len(name)} characters, and "
+                f"worker Deployments may have at most {DEPLOYMENT_NAME_LIMIT} (its pods' hostnames, which "
+                "HTCondor names slots after, are cut to 63 characters)")

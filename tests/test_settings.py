@@ -1,0 +1,57 @@
+"""Every stack-config key is declared once (pool/settings.py), and everything else follows
+from that declaration: the loader reads exactly those keys, HTCondorPoolArgs has one field
+per key with its default, and Pulumi.yaml and README show each as declared."""
+
+import dataclasses
+
+import yaml
+
+from pool.args import HTCondorPoolArgs
+from pool.settings import ARG_SETTINGS, SETTINGS, markdown_table
+from pool.stack_config import KEYS
+from tests.render import REPO, render
+
+PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+
+
+def test_the_loader_reads_exactly_the_declared_keys():
+    assert KEYS == tuple(s.key for s in SETTINGS)
+
+
+def test_the_arguments_have_one_field_per_key_with_its_default():
+    fields = dataclasses.fields(HTCondorPoolArgs)
+    assert [f.name for f in fields] == [s.field for s in ARG_SETTINGS]
+    defaults = HTCondorPoolArgs()
+    for setting in ARG_SETTINGS:
+        assert getattr(defaults, setting.field) == setting.rule(setting.key, setting.default), setting.key
+
+
+def test_pulumi_yaml_declares_every_key_it_can_as_declared():
+    declared = PROJECT["config"]
+    expected = {}
+    for s in SETTINGS:
+        if s.type == "object":
+            continue  # Pulumi.yaml has no object type: named in its comment instead
+        spec = {"type": s.type, "default": "" if s.default is None else
+                (list(s.default) if isinstance(s.default, tuple) else s.default), "description": s.description}
+        if s.type == "array":
+            spec["items"] = {"type": "string"}
+        expected[s.key] = spec
+    assert declared == expected
+    text = (REPO / "Pulumi.yaml").read_text()
+    for s in SETTINGS:
+        if s.type == "object":
+            assert f"#   {s.key}: " in text, s.key
+
+
+def test_readme_config_table_is_the_declarations():
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("<!-- config-table -->\n", 1)[1].split("<!-- /config-table -->", 1)[0]
+    assert table == markdown_table(), "regenerate it with `python -m pool.settings`"
+
+
+def test_a_stack_with_no_config_renders_the_declared_defaults():
+    rendered = render(stack=None)
+    by_key = {s.key: s for s in SETTINGS}
+    assert rendered.outputs["workers"] == by_key["workers"].default
+    assert rendered.outputs["namespace"] == by_key["namespace"].default
