@@ -63,18 +63,6 @@ class Setting:
 
 
 # ---- adapters from stack config's text to the values the rules check ----------------------
-def whole_number(check: Callable[[str, object], object], allowed: str) -> Rule:
-    """`check` on a whole number; config gives text (" 7 " is 7, "1.5" is refused)."""
-    def rule(name: str, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                value = int(value.strip())
-            except ValueError:
-                raise PoolConfigError(name, value, allowed) from None
-        return check(name, value)
-    return rule
-
-
 def boolean(name: str, value: object) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
@@ -106,19 +94,14 @@ def per_role_resources(name: str, value: object) -> dict[str, dict[str, str]]:
 
 def resources(name: str, value: object, defaults: dict[str, str]) -> dict[str, str]:
     given = validation.known_keys(name, value, ("cpu", "memory"))
-    return {"cpu": validation.quantity(f"{name}.cpu", _text(given.get("cpu", defaults["cpu"])), Decimal("0.001"), "CPU"),
-            "memory": validation.quantity(f"{name}.memory", _text(given.get("memory", defaults["memory"])),
+    return {"cpu": validation.quantity(f"{name}.cpu", validation.config_text(given.get("cpu", defaults["cpu"])), Decimal("0.001"), "CPU"),
+            "memory": validation.quantity(f"{name}.memory", validation.config_text(given.get("memory", defaults["memory"])),
                                           Decimal(64 * 2**20), "bytes")}
 
 
 def per_role_placement(name: str, value: object) -> dict[str, dict]:
     given = validation.known_keys(name, {} if value is None else value, ROLES)
     return {role: placement_rules.placement(f"{name}.{role}", given.get(role, {})) for role in ROLES}
-
-
-def _text(value: object) -> object:
-    # `pulumi config set --path resources.worker.cpu 2` stores the number 2: accept it as "2".
-    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 low, high = UPDATE_INTERVAL_RANGE
@@ -131,7 +114,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Namespace of the pool (DNS-1123 label)."),
     Setting("createNamespace", "boolean", True, boolean,
             "`true`: the program creates and owns the namespace. `false`: use an existing one."),
-    Setting("workers", "integer", 1, whole_number(validation.worker_count, "a whole number >= 0"),
+    Setting("workers", "integer", 1, validation.whole_number(validation.worker_count, "a whole number >= 0"),
             "Number of worker pods of the default worker pool (`NAME-worker`), 0 or more."),
     Setting("poolName", "string", "HTCondor on Kubernetes", validation.pool_name,
             "The pool's name (`COLLECTOR_NAME`)."),
@@ -140,7 +123,7 @@ SETTINGS: tuple[Setting, ...] = (
             "password replaces the Secret, the tokens are minted again from it, and every pod rolls onto them. "
             "1 to 63 letters, digits, `.`, `_` or `-`."),
     Setting("workerGracePeriodSeconds", "integer", 600,
-            whole_number(lambda n, v: validation.grace_period(n, v, MIN_WORKER_GRACE_SECONDS),
+            validation.whole_number(lambda n, v: validation.grace_period(n, v, MIN_WORKER_GRACE_SECONDS),
                          f"a whole number of seconds from {MIN_WORKER_GRACE_SECONDS} to 86400"),
             f"How long a worker pod may take to leave (scale-down, eviction, rollout), {MIN_WORKER_GRACE_SECONDS} "
             "to 86400. A preStop hook drains it: running jobs get this long less 30 s to finish "
@@ -159,7 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
             "non-CSI volumes); then only the Deployment's `Recreate` strategy keeps two schedds apart, which a "
             "`kubectl delete pod` bypasses."),
     Setting("updateIntervalSeconds", "integer", UPDATE_INTERVAL_SECONDS,
-            whole_number(lambda n, v: validation.whole_number_in(n, v, low, high, "seconds"),
+            validation.whole_number(lambda n, v: validation.whole_number_in(n, v, low, high, "seconds"),
                          f"a whole number of seconds from {low} to {high}"),
             "How often HTCondor's daemons advertise to the collector (`UPDATE_INTERVAL`, `SCHEDD_INTERVAL`, "
             f"`MASTER_UPDATE_INTERVAL`), {low} to {high}. A replaced central manager sees the whole pool again "

@@ -86,6 +86,24 @@ def quantity(key: str, value: object, minimum: Decimal, unit: str) -> str:
     return value  # type: ignore[return-value]
 
 
+def config_text(value: object) -> object:
+    """`pulumi config set --path resources.worker.cpu 2` stores the number 2: take it as "2"."""
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def whole_number(check, allowed: str):
+    """`check` on a whole number, which stack config gives as text (" 7 " is 7, "1.5" is
+    refused with `allowed`)."""
+    def rule(key: str, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise PoolConfigError(key, value, allowed) from None
+        return check(key, value)
+    return rule
+
+
 def _example(unit: str) -> str:
     return "'500m' or '2'" if unit == "CPU" else "'512Mi' or '2Gi'"
 

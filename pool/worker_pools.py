@@ -33,17 +33,7 @@ class WorkerPool:
     placement: dict
 
 
-def _whole(name: str, value: object) -> int:
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise PoolConfigError(name, value, "a whole number >= 0") from None
-    return validation.worker_count(name, value)
-
-
-def _text(value: object) -> object:
-    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+_count = validation.whole_number(validation.worker_count, "a whole number >= 0")
 
 
 def pool_spec(name: str, value: object) -> dict:
@@ -51,15 +41,15 @@ def pool_spec(name: str, value: object) -> dict:
     given = validation.known_keys(name, {} if value is None else value, POOL_KEYS)
     checked: dict = {}
     if "workers" in given:
-        checked["workers"] = _whole(f"{name}.workers", given["workers"])
+        checked["workers"] = _count(f"{name}.workers", given["workers"])
     if "gpus" in given:
-        checked["gpus"] = _whole(f"{name}.gpus", given["gpus"])
+        checked["gpus"] = _count(f"{name}.gpus", given["gpus"])
     if "image" in given:
         checked["image"] = validation.pinned_image(f"{name}.image", given["image"])
     if "cpu" in given:
-        checked["cpu"] = validation.quantity(f"{name}.cpu", _text(given["cpu"]), Decimal("0.001"), "CPU")
+        checked["cpu"] = validation.quantity(f"{name}.cpu", validation.config_text(given["cpu"]), Decimal("0.001"), "CPU")
     if "memory" in given:
-        checked["memory"] = validation.quantity(f"{name}.memory", _text(given["memory"]), Decimal(64 * 2**20), "bytes")
+        checked["memory"] = validation.quantity(f"{name}.memory", validation.config_text(given["memory"]), Decimal(64 * 2**20), "bytes")
     if "placement" in given:
         checked["placement"] = placement_rules.placement(f"{name}.placement", given["placement"])
     return checked

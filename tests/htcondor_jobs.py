@@ -54,3 +54,23 @@ def output(schedd, filename: str) -> str:
 
 def queue_is_empty(schedd, cluster_id: str) -> bool:
     return not job_rows(schedd, "condor_q", cluster_id, "ProcId")
+
+
+# A job that sleeps its argument's seconds, then says where it ran.
+SLEEPER = "#!/bin/sh\nsleep \"$1\"\necho \"slept $1s on $(hostname)\"\n"
+
+
+def sleeper_submit(seconds: int, extra: str = "", count: int = 1, tag: str = "job") -> str:
+    return f"""\
+executable = {tag}.sh
+arguments = {seconds}
+output = {tag}.out.$(Process)
+error = {tag}.err.$(Process)
+log = {tag}.log
+should_transfer_files = YES
+when_to_transfer_output = ON_EXIT
+request_cpus = 1
+request_memory = 64
+{extra}
+queue {count}
+"""

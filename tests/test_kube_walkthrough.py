@@ -26,7 +26,7 @@ from tests.credential_checks import (
     address_of, advertise, authorizations, denied_to, files_holding, held_credential, rendered_credential,
     token_subjects,
 )
-from tests.htcondor_jobs import output, submit, wait_completed, wait_running
+from tests.htcondor_jobs import SLEEPER, output, sleeper_submit, submit, wait_completed, wait_running
 from tests.kube.deploy import Deployer
 from tests.kube.kubectl import KubePod, Kubectl
 from tests.podsim.kubelet import wait_until
@@ -41,22 +41,6 @@ COMPONENT = "app.kubernetes.io/component"
 RESOURCES = {"centralManager": {"cpu": "100m", "memory": "256Mi"},
              "schedd": {"cpu": "200m", "memory": "512Mi"},
              "worker": {"cpu": "500m", "memory": "1Gi"}}
-SLEEPER = "#!/bin/sh\nsleep \"$1\"\necho \"slept $1s on $(hostname)\"\n"
-
-
-def sleeper_submit(seconds: int, count: int = 1, tag: str = "job") -> str:
-    return f"""\
-executable = {tag}.sh
-arguments = {seconds}
-output = {tag}.out.$(Process)
-error = {tag}.err.$(Process)
-log = {tag}.log
-should_transfer_files = YES
-when_to_transfer_output = ON_EXIT
-request_cpus = 1
-request_memory = 64
-queue {count}
-"""
 
 
 class Stack:

@@ -22,23 +22,6 @@ RETIREMENT = GRACE - 30
 # 4 CPUs a worker: 8 one-CPU jobs run at once (the emulator does not enforce the limit).
 CONFIG = {"workers": "2", "workerGracePeriodSeconds": str(GRACE),
           "resources": '{"worker": {"cpu": "4", "memory": "1Gi"}}'}
-SLEEPER = "#!/bin/sh\nsleep \"$1\"\necho \"slept $1s on $(hostname)\"\n"
-
-
-def sleeper_submit(seconds: int, extra: str = "", count: int = 1, tag: str = "job") -> str:
-    return f"""\
-executable = {tag}.sh
-arguments = {seconds}
-output = {tag}.out.$(Process)
-error = {tag}.err.$(Process)
-log = {tag}.log
-should_transfer_files = YES
-when_to_transfer_output = ON_EXIT
-request_cpus = 1
-request_memory = 64
-{extra}
-queue {count}
-"""
 
 
 @pytest.fixture(scope="module")
