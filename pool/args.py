@@ -6,7 +6,7 @@ so library callers get the same defaults and the same checks, naming the field."
 from dataclasses import dataclass, field
 
 from .condor_config import Intervals
-from .defaults import DRAIN_MARGIN_SECONDS, ROLES  # noqa: F401 - re-exported for callers
+from .defaults import DRAIN_MARGIN_SECONDS
 from .settings import ARG_SETTINGS, BY_KEY, check_together
 from .worker_pools import DEFAULT_POOL, WorkerPool
 

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from pool import idtokens, manifests
-from pool.args import ROLES
+from pool.defaults import ROLES
 from pool.credentials import TOKEN_HOLDERS
 from pool.password import scramble
 from pool.security import CONDOR_ID, ROLE_CAPABILITIES

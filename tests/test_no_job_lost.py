@@ -11,7 +11,7 @@ from pool import idtokens
 from pool.password import scramble
 from tests.credential_checks import held_credential, rendered_credential
 from tests.conftest import REPORTS, start_cluster
-from tests.htcondor_jobs import output, queue_is_empty, submit, wait_completed, wait_running
+from tests.htcondor_jobs import SLEEPER, output, queue_is_empty, sleeper_submit, submit, wait_completed, wait_running
 from tests.podsim.kubelet import wait_until
 from tests.render import render
 

@@ -12,7 +12,6 @@ from pool.password import scramble
 from tests.credential_checks import (
     address_of, advertise, authorizations, denied_to, files_holding, token_subjects,
 )
-from tests.podsim.kubelet import wait_until
 from tests.test_emulated_pool import (
     CM, SCHEDD, SERVICE_HOST, WORKER, ads, expected_ads, log_size, refused, the, wait_for_ads,
 )

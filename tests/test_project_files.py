@@ -44,3 +44,15 @@ def readme_test_command() -> str:
 def test_ci_runs_the_readmes_test_command():
     ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
     assert readme_test_command() in ci
+
+
+def test_python_sources_name_nothing_undefined_and_import_nothing_unused():
+    # An undefined name only fails when its line runs: a test that needs a real pool can
+    # then fail in CI for a reason a one-second check finds (a moved helper once did).
+    from pyflakes.api import checkPath
+    from pyflakes.reporter import Reporter
+    import io
+    out = io.StringIO()
+    sources = [path for top in ("pool", "tests", "bench") for path in sorted((REPO / top).rglob("*.py"))]
+    problems = sum(checkPath(str(path), Reporter(out, out)) for path in [REPO / "__main__.py", *sources])
+    assert problems == 0, out.getvalue()

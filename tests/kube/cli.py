@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 
-from pool.args import ROLES
+from pool.defaults import ROLES
 from pool.errors import PoolConfigError
 from pool.password import unscramble
 from tests.podsim.rootfs import PrerequisiteError

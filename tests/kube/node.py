@@ -23,7 +23,6 @@ SIGTERM stops every component; cluster.py then removes what their containers lef
 
 import asyncio
 import json
-import os
 import random
 import signal
 import socket
