@@ -37,14 +37,16 @@ def _interrupt(*_):
     raise KeyboardInterrupt
 
 
-def start_cluster(name: str):
+def start_cluster(name: str, node=None):
+    """An emulated cluster (tests/podsim) on `node` (a tests.podsim.node.Node; default: a
+    node without GPUs or labels of its own)."""
     from tests.podsim.cluster import Cluster
     from tests.podsim.rootfs import ensure_rootfs
     require_emulator()
     rootfs = ensure_rootfs()
     # SIGTERM (a CI timeout, a kill) tears down like Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
-    return Cluster(rootfs, Path(f"/run/podsim/{name}"), name=name).start()
+    return Cluster(rootfs, Path(f"/run/podsim/{name}"), name=name, node=node).start()
 
 
 def start_kube_cluster(name: str):

@@ -349,6 +349,47 @@ def test_unprivileged_workers_run_their_jobs_as_condor(stack):
     stack.up(unprivilegedWorkers="false")
 
 
+def test_a_worker_pool_runs_on_the_node_its_node_selector_picks(stack):
+    """placement on the real scheduler: the node gets a label; a pool selecting it runs there
+    and takes the jobs that ask for it; without the label its pod stays Pending; removing the
+    pool from config deletes its Deployment."""
+    (node,) = stack.kubectl.json("get", "nodes")["items"]
+    node_name, label = node["metadata"]["name"], "htcondor-pool.test/disk"
+    stack.kubectl("label", "node", node_name, f"{label}=ssd", "--overwrite")
+    pools = {"ssd": {"workers": 1, "placement": {"nodeSelector": {label: "ssd"}}}}
+    try:
+        stack.up(workerPools=json.dumps(pools))
+        (pod,) = stack.pods("worker-ssd")
+        assert pod["spec"]["nodeSelector"] == {label: "ssd"} and pod["spec"]["nodeName"] == node_name
+        name = pod["metadata"]["name"]
+        wait_for_ads(stack)
+        schedd = stack.pod("schedd")
+        cluster_id = submit(schedd, "ssd", SLEEPER, sleeper_submit(1, 'requirements = WorkerPool == "ssd"',
+                                                                   count=2, tag="ssd"))
+        rows = wait_completed(schedd, cluster_id, 2)
+        assert all(row[1:3] == ["4", "0"] and row[3].endswith(name) for row in rows), rows
+
+        # The label gone, a replacement pod has no node to go to.
+        stack.kubectl("label", "node", node_name, f"{label}-")
+        stack.kubectl("-n", NAMESPACE, "delete", "pod", name, "--wait=false")
+
+        def unschedulable():
+            for p in stack.kubectl.json("-n", NAMESPACE, "get", "pods", "-l", f"{COMPONENT}=worker-ssd")["items"]:
+                reasons = [c.get("message", "") for c in p["status"].get("conditions", [])
+                           if c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable"]
+                if p["metadata"]["name"] != name and reasons:
+                    return reasons[0]
+        reason = wait_until(unschedulable, 60, 1, "the replacement pod to be unschedulable")
+        assert "didn't match Pod's node affinity/selector" in reason, reason
+        stack.kubectl("label", "node", node_name, f"{label}=ssd")
+        stack.kubectl("-n", NAMESPACE, "rollout", "status", f"deploy/{WORKER}-ssd", "--timeout=120s", timeout=150)
+    finally:
+        stack.kubectl("label", "node", node_name, f"{label}-", check=False)
+    stack.up(workerPools="{}")
+    assert stack.pods("worker-ssd") == []
+    assert "NotFound" in stack.kubectl("-n", NAMESPACE, "get", f"deploy/{WORKER}-ssd", check=False).stderr
+
+
 def test_destroy_removes_every_object_and_a_second_up_works(stack):
     claim = stack.kubectl.json("-n", NAMESPACE, "get", "pvc", "htcondor-schedd-spool")
     volume = claim["spec"]["volumeName"]

@@ -12,7 +12,8 @@ cluster"), this stands in for the Pulumi engine, and nothing else does.
   until Active. As Pulumi diffs the program against its state, an object the last `up`
   applied unchanged is left alone; one the program no longer registers is deleted, newest
   first.
-- `destroy` deletes everything, newest first, waiting for each to be gone.
+- `destroy` deletes everything, newest first, waiting for each to be gone (foreground: a
+  Deployment with its pods, as the provider does).
 - `has_changes` is `pulumi preview --expect-no-changes` in reverse: would applying again
   change anything on the server (`kubectl diff --server-side`)?
 """
@@ -31,6 +32,7 @@ FIELD_MANAGER = "htcondor-pool-test"
 DEPLOYMENT_TIMEOUT = 600  # pulumi-kubernetes' defaults
 SERVICE_TIMEOUT = 600
 CLAIM_TIMEOUT = 300
+DELETE_TIMEOUT = 660  # a worker's longest drain (workerGracePeriodSeconds' default, 600 s) and some
 SERVICE_SETTLE_SECONDS = 10  # endpoints unchanged this long count as settled, as the provider's
 
 
@@ -188,8 +190,12 @@ class Deployer:
 
     def delete(self, ref: tuple[str, str, str]) -> None:
         kind, namespace, name = ref
-        args = ["delete", kind, name, "--ignore-not-found", "--wait=true", "--timeout=300s"]
-        self.run(*args + (["-n", namespace] if namespace else []), timeout=330)
+        # Foreground, as pulumi-kubernetes deletes (unless an object's
+        # pulumi.com/deletionPropagationPolicy says otherwise): a Deployment is gone once its
+        # pods are, each after its preStop hook, within its grace period.
+        args = ["delete", kind, name, "--ignore-not-found", "--cascade=foreground", "--wait=true",
+                f"--timeout={DELETE_TIMEOUT}s"]
+        self.run(*args + (["-n", namespace] if namespace else []), timeout=DELETE_TIMEOUT + 30)
 
     def destroy(self) -> None:
         for ref, _ in reversed(self.applied):

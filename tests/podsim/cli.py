@@ -1,6 +1,7 @@
 """`python -m tests.podsim`: try a stack locally on emulated pods.
 
     up [--stack dev] [--set KEY=VALUE ...]   render the stack with overrides, start its pods
+       [--gpus N] [--node-label KEY=VALUE ...]  on a node with N (simulated) GPUs, these labels
     pods [--json]                            name, role, IP and readiness of every pod
     exec POD [--user USER] -- CMD...         run a command in a pod (root unless --user)
     kill POD                                 delete a pod; its Deployment replaces it
@@ -55,13 +56,13 @@ def request(name: str, message: dict, timeout: float | None = 60) -> dict:
     return reply
 
 
-def parse_settings(settings: list[str]) -> dict:
+def parse_settings(settings: list[str], option: str = "--set", example: str = "workers=2") -> dict:
     config = {}
     for setting in settings:
         key, sep, value = setting.partition("=")
         if not sep or not key:
-            raise CliError(f"--set: {setting!r} is not allowed; expected KEY=VALUE, "
-                           "for example --set workers=2")
+            raise CliError(f"{option}: {setting!r} is not allowed; expected KEY=VALUE, "
+                           f"for example {option} {example}")
         config[key] = value
     return config
 
@@ -81,6 +82,7 @@ def up(args) -> int:
         raise CliError(f"cluster {args.name!r} is already up (or left over); "
                        "run `python -m tests.podsim down` first")
     config = parse_settings(args.set)
+    node = {"gpus": args.gpus, "labels": parse_settings(args.node_label, "--node-label", "pool=bigmem")}
     if not (REPO / f"Pulumi.{args.stack}.yaml").exists():
         raise CliError(f"--stack: {args.stack!r} is not allowed; there is no Pulumi.{args.stack}.yaml")
     try:
@@ -91,7 +93,7 @@ def up(args) -> int:
     status = directory / "status"
     status.unlink(missing_ok=True)
     (directory / "rendered.pickle").write_bytes(pickle.dumps(
-        {"rendered": rendered, "config": config, "stack": args.stack}))
+        {"rendered": rendered, "config": config, "stack": args.stack, "node": node}))
     with open(directory / "daemon.log", "ab") as log:
         daemon = subprocess.Popen([sys.executable, "-m", "tests.podsim", "--name", args.name, "_serve"],
                                   cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -190,6 +192,12 @@ def serve(args) -> int:
     return run(state_dir(args.name), args.name)
 
 
+def gpu_count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; expected a whole number of GPUs, 0 or more")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m tests.podsim", description=__doc__.split("\n\n")[0])
     top.add_argument("--name", default="cli", help="the emulated cluster's name (default: cli)")
@@ -198,6 +206,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", default="dev", help="stack whose Pulumi.<stack>.yaml to use (default: dev)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a stack config key, e.g. --set workers=2 (repeatable)")
+    p.add_argument("--gpus", type=gpu_count, default=0, metavar="N",
+                   help="nvidia.com/gpu the node offers, simulated by HTCondor's GPU discovery (default: 0)")
+    p.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE",
+                   help="a label of the node, for nodeSelector (repeatable)")
     p.set_defaults(run=up)
     p = commands.add_parser("pods", help="list pods: name, role, IP, readiness")
     p.add_argument("--json", action="store_true", help="as JSON")

@@ -12,15 +12,17 @@ from pathlib import Path
 
 from .kubelet import Pod, wait_until
 from .network import Network, leftover_namespaces
+from .node import Node
 
 HTCONDOR_LOGS = ("MasterLog", "CollectorLog", "NegotiatorLog", "SchedLog", "ShadowLog",
                  "StartLog", "StarterLog", "SharedPortLog")
 
 
 class Cluster:
-    def __init__(self, rootfs: Path, workdir: Path, name: str = "podsim"):
+    def __init__(self, rootfs: Path, workdir: Path, name: str = "podsim", node: Node | None = None):
         self.rootfs = rootfs
         self.workdir = workdir
+        self.node = node or Node(name)  # the one node every pod runs on
         self.prefix = f"ps-{name}-"
         self.network = Network(self.prefix)
         self.config_maps: dict[str, dict] = {}
@@ -69,13 +71,19 @@ class Cluster:
 
     # ---- applying objects ------------------------------------------------------------
     def apply_rendered(self, rendered, timeout: float = 180) -> None:
-        """Create a rendered program's objects in registration order, waiting for each
-        Deployment to be Available before its dependents, as `pulumi up` does with
-        pulumi-kubernetes' await logic."""
-        self.rendered = rendered
+        """Create or update a rendered program's objects in registration order, waiting for
+        each Deployment to be Available before its dependents, as `pulumi up` does with
+        pulumi-kubernetes' await logic; then delete, newest first, what the last program
+        applied registered and this one no longer does."""
+        previous, self.rendered = self.rendered, rendered
+        kept = set()
         for resource in rendered.resources:
             if resource.type.startswith("kubernetes:"):
                 self.apply(resource.inputs, timeout)
+                kept.add(_ref(resource.inputs))
+        for resource in reversed(previous.resources if previous else []):
+            if resource.type.startswith("kubernetes:") and _ref(resource.inputs) not in kept:
+                self.delete(resource.inputs, timeout)
 
     def apply(self, manifest: dict, timeout: float = 180) -> None:
         kind, name = manifest["kind"], manifest["metadata"]["name"]
@@ -111,6 +119,24 @@ class Cluster:
             self.wait_available(name, timeout)
         else:
             raise NotImplementedError(f"the emulator cannot run a {kind}")
+
+    def delete(self, manifest: dict, timeout: float = 180) -> None:
+        """Delete an object as pulumi-kubernetes does: with foreground propagation, so a
+        Deployment is gone once its pods are, each after its preStop hook and grace."""
+        kind, name = _ref(manifest)
+        self.event(f"delete {kind}/{name}")
+        if kind != "Deployment":
+            raise NotImplementedError(f"the emulator cannot delete a {kind}")
+        with self.lock:
+            del self.deployments[name]
+            pods = [p for p in self.pods.values() if p.deployment == name]
+        for pod in pods:
+            if not pod.deleting:
+                self.delete_pod(pod.name, replace=False)
+        bound = max([timeout] + [p.grace_period() + 60 for p in pods])
+        wait_until(lambda: not any(p.deployment == name for p in list(self.pods.values())), bound, 0.1,
+                   f"the pods of {name} to terminate")
+        self.event(f"deployment {name} deleted")
 
     def _new_volume(self, name: str) -> Path:
         path = self.workdir / "volumes" / name
@@ -216,30 +242,44 @@ class Cluster:
                   ip=address, labels=labels, on_change=self._pod_changed, on_event=self.event)
         with self.lock:
             self.pods[name] = pod
-            busy = self._claims_in_use(pod)
-            pod.admitted = not busy
+            pending = self._unschedulable(pod)
+            if not pending:
+                self._admit(pod)
         # Its own ingress rules before it runs, and its IP in the others' rules.
         self.enforce_network_policies()
-        if not busy:
+        if not pending:
             self._start(pod)
             return pod
-        # As the scheduler does with a ReadWriteOncePod claim: the pod stays Pending until
-        # the pod holding the volume is gone (terminated, not just deleted).
-        self.event(f"pod {name} pending: {', '.join(busy)} in use by another pod (ReadWriteOncePod)")
+        # As the scheduler does: the pod stays Pending until it fits (a ReadWriteOncePod
+        # claim's holder gone, terminated and not just deleted; GPUs free), or for good
+        # when no node has the labels it selects.
+        self.event(f"pod {name} pending: {'; '.join(pending)}")
 
         def start_when_free():
             try:
-                wait_until(lambda: pod.deleting or not self._claims_in_use(pod), 600, 0.1,
-                           f"the volumes of pending pod {name}")
+                wait_until(lambda: pod.deleting or not self._unschedulable(pod), 600, 0.1,
+                           f"pending pod {name} to fit")
                 with self.lock:
-                    if pod.deleting:
+                    if pod.deleting or self._unschedulable(pod):
                         return
-                    pod.admitted = True
+                    self._admit(pod)
                 self._start(pod)
             except Exception as exc:  # noqa: BLE001 - reported in the event timeline
                 self.event(f"pod {name} failed to start: {exc!r}")
         threading.Thread(target=start_when_free, name=f"pending-{name}", daemon=True).start()
         return pod
+
+    def _unschedulable(self, pod: Pod) -> list[str]:
+        """Why `pod` cannot start now ([] if it can): the node's fit, then its claims."""
+        spec = pod.template["spec"]
+        reasons = self.node.unschedulable(pod.name, spec, pod.container)
+        reasons += [f"{claim} in use by another pod (ReadWriteOncePod)" for claim in self._claims_in_use(pod)]
+        return reasons
+
+    def _admit(self, pod: Pod) -> None:
+        """Past the scheduler: bound to the node, given its devices (under self.lock)."""
+        pod.admitted = True
+        pod.device_env = self.node.allocate(pod.name, pod.container)
 
     def _start(self, pod: Pod) -> None:
         pod.prepare(self.config_maps, self.secrets, self.volume_dirs, self.service_names())
@@ -296,6 +336,7 @@ class Cluster:
             finally:
                 self.network.remove_pod(pod.netns)
                 with self.lock:
+                    self.node.release(name)
                     self.pods.pop(name, None)
                     self.gone.append(pod)
                 self.enforce_network_policies()
@@ -358,6 +399,10 @@ class Cluster:
                 if log.name.startswith(HTCONDOR_LOGS):
                     out.append(f"--- {log.name}\n" + pod.tail(str(log), lines))
         return "\n".join(out)
+
+
+def _ref(manifest: dict) -> tuple[str, str]:
+    return manifest["kind"], manifest["metadata"]["name"]
 
 
 def template_hash(template: dict) -> str:

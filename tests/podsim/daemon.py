@@ -93,6 +93,7 @@ def serve(state_dir: Path, name: str) -> int:
     """Run the stack `up` rendered (state_dir/rendered.pickle) until told to stop; writes
     `ready`, or `failed` and why, to state_dir/status."""
     from tests.podsim.cluster import Cluster
+    from tests.podsim.node import Node
     from tests.podsim.rootfs import ensure_rootfs
 
     status = state_dir / "status"
@@ -111,7 +112,8 @@ def serve(state_dir: Path, name: str) -> int:
         spec = pickle.loads((state_dir / "rendered.pickle").read_bytes())
         rendered, config, stack = spec["rendered"], spec["config"], spec["stack"]
         rootfs = ensure_rootfs()
-        cluster = Cluster(rootfs, Path(f"/run/podsim/{name}"), name=name).start()
+        node = Node(name, **spec.get("node", {}))
+        cluster = Cluster(rootfs, Path(f"/run/podsim/{name}"), name=name, node=node).start()
         cluster.apply_rendered(rendered)
         daemon = Daemon(cluster, dict(config), stack, rendered.password)
 

@@ -169,6 +169,7 @@ class Pod:
     deleting: bool = False
     admitted: bool = False  # past the scheduler: may use its volumes (else Pending)
     env: dict = field(default_factory=dict)
+    device_env: dict = field(default_factory=dict)  # the device plugin's, for its GPUs (node.py)
     user: dict | None = None  # runAsUser and friends (identity()); None: the image's root
     on_change: object = None  # called with the pod when its readiness changes
     on_event: object = None  # called with a line for the cluster's event timeline
@@ -215,7 +216,7 @@ class Pod:
             f"search {self.namespace}.svc.cluster.local svc.cluster.local cluster.local\n")
         mounts += [{"source": str(self.directory / "hosts"), "target": "/etc/hosts"},
                    {"source": str(self.directory / "resolv.conf"), "target": "/etc/resolv.conf"}]
-        self.env = resolve_env(self.container, self.name, self.namespace, self.ip)
+        self.env = {**resolve_env(self.container, self.name, self.namespace, self.ip), **self.device_env}
         self.user = identity(spec.get("securityContext", {}), self.container.get("securityContext", {}))
         command = self.container.get("command", []) + self.container.get("args", [])
         (self.directory / "sandbox.json").write_text(json.dumps({
