@@ -18,6 +18,7 @@ cluster"), this stands in for the Pulumi engine, and nothing else does.
   change anything on the server (`kubectl diff --server-side`)?
 """
 
+import difflib
 import hashlib
 import json
 import subprocess
@@ -39,6 +40,15 @@ SERVICE_SETTLE_SECONDS = 10  # endpoints unchanged this long count as settled, a
 def _ref(manifest: dict) -> tuple[str, str, str]:
     meta = manifest["metadata"]
     return manifest["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def _declared(obj: dict) -> dict:
+    """An object without what controllers and the server keep changing on their own."""
+    obj = {key: value for key, value in obj.items() if key != "status"}
+    if "metadata" in obj:
+        obj["metadata"] = {key: value for key, value in obj["metadata"].items()
+                           if key not in ("resourceVersion", "managedFields")}
+    return obj
 
 
 def _digest(manifest: dict) -> str:
@@ -181,12 +191,27 @@ class Deployer:
 
     # ---- preview and destroy -----------------------------------------------------------
     def has_changes(self, rendered) -> str:
-        """What re-applying `rendered` would change on the server ('' if nothing)."""
-        result = self.run("diff", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
-                          "-f", "-", stdin=yaml.safe_dump_all(rendered.manifests()), check=False)
-        if result.returncode > 1:
-            raise RuntimeError(f"kubectl diff failed: {result.stderr.strip()}")
-        return result.stdout
+        """What re-applying `rendered` would change on the server ('' if nothing), as a
+        unified diff of each object before and after a server-side dry-run apply. Like
+        `pulumi preview`, it compares what is declared: each object's status and the
+        server's bookkeeping (resourceVersion, managedFields) are left out, as controllers
+        change them at any time (`kubectl diff` once reported a Deployment's
+        terminatingReplicas going from 1 to 0 between its two reads)."""
+        manifests = rendered.manifests()
+        result = self.run("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
+                          "--dry-run=server", "-o", "json", "-f", "-", stdin=yaml.safe_dump_all(manifests))
+        merged = json.loads(result.stdout)
+        merged = merged["items"] if merged.get("kind") == "List" else [merged]
+        changes = []
+        for after in merged:
+            ref = _ref(after)
+            before = _declared(self.get(*ref) or {})
+            after = _declared(after)
+            if before != after:
+                changes += difflib.unified_diff(
+                    yaml.safe_dump(before).splitlines(), yaml.safe_dump(after).splitlines(),
+                    f"live {'/'.join(filter(None, ref))}", "after apply", lineterm="")
+        return "\n".join(changes)
 
     def delete(self, ref: tuple[str, str, str]) -> None:
         kind, namespace, name = ref
