@@ -162,4 +162,4 @@ def test_removing_a_pool_drains_it_and_its_running_job_completes(pool):
     assert rendered.outputs["worker_pool_deployment_names"] == {"default": WORKER, "gpu": GPU}
     assert sorted(ad[0] for ad in wait_slots(pool).values()) == ["default", "gpu"]
     REPORTS.append(f"worker pool removed with a running 15 s job: it finished on its leaving pod; "
-                   f"{len(leaving)} bigmem pod(s) drained, the other {len(ads) - len(leaving)} untouched")
+                   f"{len(leaving)} bigmem pod(s) drained, the other pools' {len(ads) - len(leaving)} workers untouched")
