@@ -95,7 +95,3 @@ def placement(name: str, value: object) -> dict:
                                                                     given["priorityClassName"])
     return checked
 
-
-def merged(default: dict, override: dict) -> dict:
-    """A worker pool's placement: each of its keys replaces the default worker's."""
-    return {**default, **override}

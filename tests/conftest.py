@@ -1,6 +1,7 @@
 import os
 import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,18 @@ def start_cluster(name: str, node=None):
     # SIGTERM (a CI timeout, a kill) tears down like Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     return Cluster(rootfs, Path(f"/run/podsim/{name}"), name=name, node=node).start()
+
+
+@contextmanager
+def running_pool(name: str, rendered, node=None):
+    """A rendered program applied to a fresh emulated cluster (see start_cluster), torn
+    down on leaving, also on failure."""
+    cluster = start_cluster(name, node)
+    try:
+        cluster.apply_rendered(rendered)
+        yield cluster
+    finally:
+        cluster.teardown()
 
 
 def start_kube_cluster(name: str):

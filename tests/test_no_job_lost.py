@@ -10,12 +10,12 @@ import pytest
 from pool import idtokens
 from pool.password import scramble
 from tests.credential_checks import held_credential, rendered_credential
-from tests.conftest import REPORTS, start_cluster
+from tests.conftest import REPORTS, running_pool
 from tests.htcondor_jobs import SLEEPER, output, queue_is_empty, sleeper_submit, submit, wait_completed, wait_running
 from tests.podsim.kubelet import wait_until
 from tests.render import render
+from tests.test_emulated_pool import CM, SCHEDD, WORKER, the
 
-CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-worker"
 GRACE = 60  # seconds: jobs get GRACE - 30 to finish when their worker leaves
 RETIREMENT = GRACE - 30
 
@@ -26,18 +26,8 @@ CONFIG = {"workers": "2", "workerGracePeriodSeconds": str(GRACE),
 
 @pytest.fixture(scope="module")
 def pool():
-    rendered = render(CONFIG)
-    cluster = start_cluster("njl")
-    try:
-        cluster.apply_rendered(rendered)
+    with running_pool("njl", render(CONFIG)) as cluster:
         yield cluster
-    finally:
-        cluster.teardown()
-
-
-def the(cluster, deployment):
-    (pod,) = cluster.pods_of(deployment)
-    return pod
 
 
 def newest_worker(cluster):

@@ -5,40 +5,21 @@ still drains."""
 import pytest
 
 from pool.security import CONDOR_ID
-from tests.conftest import start_cluster
-from tests.htcondor_jobs import output, submit, wait_completed, wait_running
+from tests.conftest import running_pool
+from tests.htcondor_jobs import output, sleeper_submit, submit, wait_completed, wait_running
 from tests.podsim.kubelet import wait_until
 from tests.render import render
-from tests.test_emulated_pool import WORKER, expected_ads, the, wait_for_ads
+from tests.test_emulated_pool import SCHEDD, WORKER, expected_ads, the, wait_for_ads
 
 CONFIG = {"unprivilegedWorkers": "true", "workers": "2", "workerGracePeriodSeconds": "60"}
 WHOAMI = "#!/bin/sh\nsleep \"$1\"\necho \"$(id -un) $(id -u) on $(hostname)\"\n"
 
 
-def whoami_submit(seconds: int, tag: str) -> str:
-    return f"""\
-executable = {tag}.sh
-arguments = {seconds}
-output = {tag}.out
-error = {tag}.err
-log = {tag}.log
-should_transfer_files = YES
-when_to_transfer_output = ON_EXIT
-request_cpus = 1
-request_memory = 64
-queue
-"""
-
-
 @pytest.fixture(scope="module")
 def pool():
-    cluster = start_cluster("unpriv")
-    try:
-        cluster.apply_rendered(render(CONFIG))
+    with running_pool("unpriv", render(CONFIG)) as cluster:
         wait_for_ads(cluster, expected_ads(cluster))
         yield cluster
-    finally:
-        cluster.teardown()
 
 
 def test_unprivileged_workers_run_as_condor_with_no_capability(pool):
@@ -53,20 +34,20 @@ def test_unprivileged_workers_run_as_condor_with_no_capability(pool):
 
 
 def test_their_jobs_run_as_the_condor_user_not_the_submitter(pool):
-    schedd = the(pool, "htcondor-schedd")
-    (row,) = wait_completed(schedd, submit(schedd, "whoami", WHOAMI, whoami_submit(0, "whoami")), 1)
+    schedd = the(pool, SCHEDD)
+    (row,) = wait_completed(schedd, submit(schedd, "whoami", WHOAMI, sleeper_submit(0, tag="whoami")), 1)
     assert row[1:3] == ["4", "0"], row
-    assert output(schedd, "whoami.out").split()[:2] == ["condor", str(CONDOR_ID)]
+    assert output(schedd, "whoami.out.0").split()[:2] == ["condor", str(CONDOR_ID)]
 
 
 def test_a_leaving_unprivileged_worker_still_drains(pool):
     """Its preStop hook, as the condor user, still shuts the startd down peacefully."""
-    schedd = the(pool, "htcondor-schedd")
-    job = submit(schedd, "long", WHOAMI, whoami_submit(15, "long"))
+    schedd = the(pool, SCHEDD)
+    job = submit(schedd, "long", WHOAMI, sleeper_submit(15, tag="long"))
     (_, host), = wait_running(schedd, job)
     leaving = host.split("@", 1)[1]
     pool.delete_pod(leaving)
     (row,) = wait_completed(schedd, job, 1, timeout=90)
     assert row[1:3] == ["4", "0"] and row[4] == "1", row  # finished there, never restarted
-    assert output(schedd, "long.out").split()[-1] == leaving
+    assert output(schedd, "long.out.0").split()[-1] == leaving
     wait_until(lambda: leaving not in pool.pods, 60, 0.5, f"{leaving} to be gone")

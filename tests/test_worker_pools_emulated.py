@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from tests.conftest import REPORTS, start_cluster
+from tests.conftest import REPORTS, running_pool
 from tests.htcondor_jobs import (
     SLEEPER, output, queue_is_empty, sleeper_submit, submit, wait_completed, wait_running,
 )
 from tests.podsim.kubelet import wait_until
 from tests.podsim.node import Node
 from tests.render import render
+from tests.test_emulated_pool import CM, SCHEDD, WORKER, the
 
-CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-worker"
 BIGMEM, GPU = f"{WORKER}-bigmem", f"{WORKER}-gpu"
 GRACE = 60  # seconds: a leaving worker's jobs get GRACE - 30 to finish
 NODE_GPUS = 2
@@ -30,18 +30,8 @@ def config(pools: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def pool():
-    rendered = render(config(POOLS))
-    cluster = start_cluster("wp", node=Node("wp", gpus=NODE_GPUS))
-    try:
-        cluster.apply_rendered(rendered)
+    with running_pool("wp", render(config(POOLS)), node=Node("wp", gpus=NODE_GPUS)) as cluster:
         yield cluster
-    finally:
-        cluster.teardown()
-
-
-def the(cluster, deployment):
-    (pod,) = cluster.pods_of(deployment)
-    return pod
 
 
 def reapply(cluster, pools: dict):

@@ -32,6 +32,7 @@ import time
 from pool.defaults import ROLES
 from pool.errors import PoolConfigError
 from pool.password import unscramble
+from tests.podsim.cli import CliError, parse_settings
 from tests.podsim.rootfs import PrerequisiteError
 
 from . import build
@@ -45,17 +46,6 @@ def exports(env: dict[str, str]) -> str:
 
 def _interrupt(*_):
     raise KeyboardInterrupt
-
-
-def parse_settings(settings: list[str]) -> dict:
-    config = {}
-    for setting in settings:
-        key, sep, value = setting.partition("=")
-        if not sep or not key:
-            raise PrerequisiteError(f"--set: {setting!r} is not allowed; expected KEY=VALUE, "
-                                    "for example --set workers=2")
-        config[key] = value
-    return config
 
 
 def deployer(cluster: Cluster) -> Deployer:
@@ -134,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             (cluster.workdir / "stack.json").unlink(missing_ok=True)
         elif args.command == "down":
             cluster.down()
-    except (PrerequisiteError, PoolConfigError) as exc:
+    except (PrerequisiteError, PoolConfigError, CliError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
