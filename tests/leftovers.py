@@ -17,6 +17,11 @@ from pathlib import Path
 
 MARKER = "HTCONDOR_POOL_TEST_RUN"
 CGROUP_PREFIXES = ("htcondor-kube-",)
+# Where iproute2 keeps named network namespaces (its NETNS_RUN_DIR). The first `ip netns
+# add` on a machine makes this directory a shared bind mount of itself, so that namespaces
+# mounted in it propagate, and leaves it for good: a facility of the machine, not something
+# a run made. It counts as left behind only while a namespace of the run's is still in it.
+NETNS_RUN_DIR = "/run/netns"
 
 
 def _boot_ticks(pid: str) -> int:
@@ -82,12 +87,21 @@ def _run_processes(snapshot: Snapshot) -> list[str]:
     return found
 
 
-def left_behind(snapshot: Snapshot) -> list[str]:
-    found = _run_processes(snapshot)
-    found += [f"mount {m}" for m in sorted(_mount_points() - snapshot.mounts)]
-    found += [f"network namespace {n}" for n in sorted(_namespaces() - snapshot.namespaces)]
-    found += [f"cgroup {c}" for c in sorted(_cgroups() - snapshot.cgroups)]
+def compare(before: Snapshot, mounts: set[str], namespaces: set[str], cgroups: set[str]) -> list[str]:
+    """What of the machine's mounts, network namespaces and cgroups now was not there at
+    `before`, less the machine facility a system tool sets up once (NETNS_RUN_DIR)."""
+    new_namespaces = sorted(namespaces - before.namespaces)
+    new_mounts = mounts - before.mounts
+    if not new_namespaces:
+        new_mounts.discard(NETNS_RUN_DIR)
+    found = [f"mount {m}" for m in sorted(new_mounts)]
+    found += [f"network namespace {n}" for n in new_namespaces]
+    found += [f"cgroup {c}" for c in sorted(cgroups - before.cgroups)]
     return found
+
+
+def left_behind(snapshot: Snapshot) -> list[str]:
+    return _run_processes(snapshot) + compare(snapshot, _mount_points(), _namespaces(), _cgroups())
 
 
 def wait_for_none(snapshot: Snapshot, timeout: float = 15) -> list[str]:
