@@ -134,6 +134,14 @@ def test_good_config_is_accepted(config):
     assert render(config).resources
 
 
+@pytest.mark.parametrize("text", ["7", " 7 "])
+def test_a_worker_count_given_as_text_becomes_that_many_workers(text):
+    rendered = render({"workers": text})
+    (worker,) = [d.inputs for d in rendered.of_type("kubernetes:apps/v1:Deployment") if d.name == "htcondor-worker"]
+    assert worker["spec"]["replicas"] == 7
+    assert rendered.outputs["workers"] == 7
+
+
 def test_library_callers_get_the_same_checks_naming_the_argument():
     with pytest.raises(PoolConfigError, match=r"^workers: -2 is not allowed"):
         HTCondorPoolArgs(workers=-2)

@@ -1,5 +1,7 @@
 """What the program registers: resources, parents, ordering, replicas, names, outputs."""
 
+import base64
+
 import pytest
 
 from pool import manifests
@@ -63,7 +65,13 @@ def test_dev_stack_has_one_worker(dev):
 
 
 def test_outputs_name_the_objects_and_only_the_credentials_are_secret(dev):
-    tokens = {name: dev.outputs[name] for name in ("submit_token", "worker_token")}
+    # Each token output is the token in its role's Secret, the one that role's pods mount.
+    tokens = {}
+    for output, role in (("submit_token", "schedd"), ("worker_token", "worker")):
+        (secret,) = [r.inputs for r in dev.of_type("kubernetes:core/v1:Secret")
+                     if r.name == manifests.credential_secret_name("htcondor", role)]
+        (value,) = secret["data"].values()
+        tokens[output] = base64.b64decode(value).decode()
     assert dev.outputs == {
         "central_manager_address": "htcondor-central-manager.htcondor.svc.cluster.local:9618",
         "namespace": "htcondor",

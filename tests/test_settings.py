@@ -3,10 +3,13 @@ from that declaration: the loader reads exactly those keys, HTCondorPoolArgs has
 per key with its default, and Pulumi.yaml and README show each as declared."""
 
 import dataclasses
+import json
 
+import pytest
 import yaml
 
 from pool.args import HTCondorPoolArgs
+from pool.errors import PoolConfigError
 from pool.settings import ARG_SETTINGS, SETTINGS, markdown_table
 from pool.stack_config import KEYS
 from tests.render import REPO, render
@@ -14,8 +17,21 @@ from tests.render import REPO, render
 PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
 
 
-def test_the_loader_reads_exactly_the_declared_keys():
-    assert KEYS == tuple(s.key for s in SETTINGS)
+def as_stack_config(value) -> str:
+    """A default as `pulumi config set` would give it: text, JSON for objects and arrays."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+    return str(value)
+
+
+def test_the_loader_accepts_every_declared_key_and_refuses_any_other():
+    declared = {s.key: as_stack_config(s.default) for s in SETTINGS if s.default is not None}
+    assert render(declared, stack=None).resources  # every declared key read, none refused
+    for key in KEYS:
+        with pytest.raises(PoolConfigError, match=rf"^htcondor-pool:{key}x: '1' is not allowed; expected a known key"):
+            render({f"{key}x": "1"}, stack=None)
 
 
 def test_the_arguments_have_one_field_per_key_with_its_default():
