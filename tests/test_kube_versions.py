@@ -21,18 +21,23 @@ def pip_pins() -> dict[str, str]:
     return pins
 
 
-def test_the_pulumi_builds_are_pinned_to_the_pip_pins():
-    pulumi = build.versions()["pulumi"]
-    pins = pip_pins()
+def test_the_pulumi_builds_are_the_pip_pins():
+    """The CLI, its language host and the providers the real cluster's tests run are the
+    releases of the pip packages the program runs with."""
+    pins, built = pip_pins(), build.versions()
     assert {name: pins[name] for name in ("pulumi", "pulumi-kubernetes", "pulumi-random")} == {
-        "pulumi": pulumi["cli"], "pulumi-kubernetes": pulumi["kubernetes-provider"],
-        "pulumi-random": pulumi["random-provider"]}
+        name: built[name]["version"] for name in ("pulumi", "pulumi-kubernetes", "pulumi-random")}
+    assert built["pulumi-language-python"]["version"] == built["pulumi"]["version"]
+    for name in ("pulumi-language-python", "pulumi-random"):  # built from the release's git tag
+        assert built[name]["tag"] == f"v{built[name]['version']}", name
 
 
 def test_every_component_is_pinned_to_one_release():
     for name, pins in build.versions().items():
         for key, value in pins.items():
-            if "version" in key or key in ("cli", "kubernetes-provider", "random-provider"):
+            if key == "module-version":  # a pseudo-version: one commit
+                assert re.fullmatch(r"v\d+\.\d+\.\d+-\d{14}-[0-9a-f]{12}", value), (name, key, value)
+            elif "version" in key:
                 assert re.fullmatch(r"\d+\.\d+\.\d+(\+[\w.+~-]+)?", value), (name, key, value)
 
 
@@ -85,3 +90,28 @@ def test_the_throwaway_module_requires_the_release_and_replaces_siblings_with_th
     assert "replace k8s.io/api => k8s.io/api v0.35.4\n" in go_mod
     assert "replace k8s.io/kubelet => k8s.io/kubelet v0.35.4\n" in go_mod
     assert "./staging" not in go_mod
+
+
+def test_a_local_clone_stands_in_for_a_git_url_through_its_variable():
+    assert build.git_env_var("https://github.com/pulumi/pulumi") == "HTCONDOR_POOL_GIT_PULUMI_PULUMI"
+    assert build.git_env_var("https://github.com/pulumi/pulumi-random.git") == "HTCONDOR_POOL_GIT_PULUMI_PULUMI_RANDOM"
+
+
+def test_providers_go_to_pulumi_home_and_the_cli_to_path():
+    binaries = build.Binaries({name: build.bin_root() / name for name in (
+        "kubernetes", "pulumi", "pulumi-language-python", "pulumi-kubernetes", "pulumi-random")})
+    path = binaries.path.split(":")
+    assert str(build.bin_root() / "pulumi") in path and str(build.bin_root() / "pulumi-language-python") in path
+    assert not [entry for entry in path if "pulumi-kubernetes" in entry or "pulumi-random" in entry]
+    pins = build.versions()
+    assert [(name, version) for name, version, _ in binaries.providers()] == [
+        ("kubernetes", pins["pulumi-kubernetes"]["version"]), ("random", pins["pulumi-random"]["version"])]
+
+
+def test_the_language_host_builds_against_the_clis_release_not_the_repositorys_directories():
+    pins = build.versions()
+    host = build.tree_recipes(pins)["pulumi-language-python"]
+    for module in ("github.com/pulumi/pulumi/pkg/v3", "github.com/pulumi/pulumi/sdk/v3"):
+        assert f"-dropreplace={module}" in host.go_mod_edits
+        assert f"-require={module}@v{pins['pulumi']['version']}" in host.go_mod_edits
+    assert host.companions == ("../pulumi-language-python-exec",)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,9 @@ class GoComponent:
     # the release of each to use instead (filled in from that go.mod).
     siblings: dict[str, str] = field(default_factory=dict)
     go_directive: str = "1.25.0"
+    # Replaces the component's go.mod makes with another module ("module version"): `go
+    # build` honours only the main module's replaces, so the throwaway module repeats them.
+    replaces: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -96,6 +100,7 @@ def throwaway_go_mod(component: GoComponent) -> str:
     lines = [f"module htcondor-pool.local/build/{component.name}", "",
              f"go {component.go_directive}", "", f"require {component.module} v{component.version}", ""]
     lines += [f"replace {m} => {m} v{v}" for m, v in sorted(component.siblings.items())]
+    lines += [f"replace {m} => {target}" for m, target in sorted(component.replaces.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -162,8 +167,147 @@ def coredns(pins: dict) -> GoComponent:
         Target("coredns", pins["module"], ldflags="-s -w")])
 
 
+def pulumi_cli(pins: dict) -> GoComponent:
+    """The CLI as pulumi's Makefile and goreleaser build it: CGO_ENABLED=0, the version in
+    sdk/v3's version package. pkg/v3's sibling sdk/v3 is the same release."""
+    version, module = pins["version"], pins["module"]
+    info = download(module, version)
+    siblings = {m: version for m in local_replaces(Path(info["GoMod"]).read_text())}
+    return GoComponent("pulumi", module, version, [
+        Target("pulumi", f"{module}/cmd/pulumi",
+               ldflags=f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{version}")],
+        siblings, replaces=dict(pins.get("replace", {})))
+
+
 GO_RECIPES = {"kubernetes": kubernetes, "etcd": etcd, "containerd": containerd, "runc": runc,
-              "coredns": coredns}
+              "coredns": coredns, "pulumi": pulumi_cli}
+
+
+# ---- components built in their own source tree -----------------------------------------
+# Some releases are not served as a module that `go build` can require (the Python language
+# host, the random provider), or need `go generate` first (both providers embed their
+# schema). Those build in a copy of their own source tree, as their Makefiles do.
+@dataclass
+class TreeComponent:
+    name: str
+    version: str
+    fetch: Callable[[Path], Path]  # writes the source under a directory; returns the module's
+    targets: list[Target]
+    # `go mod edit` flags: a sibling directory outside the tree becomes its published release.
+    go_mod_edits: tuple[str, ...] = ()
+    generate: tuple[str, ...] = ()  # packages to `go generate` (with VERSION set), in order
+    companions: tuple[str, ...] = ()  # files of the tree that must sit beside the binaries
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-{self.version}-r{RECIPE_VERSION}"
+
+
+def git_env_var(url: str) -> str:
+    """The variable naming a local clone to use instead of `url`:
+    https://github.com/pulumi/pulumi-random -> HTCONDOR_POOL_GIT_PULUMI_PULUMI_RANDOM."""
+    owner_name = "/".join(url.rstrip("/").removesuffix(".git").split("/")[-2:])
+    return "HTCONDOR_POOL_GIT_" + re.sub(r"[^A-Z0-9]", "_", owner_name.upper())
+
+
+def git_repository(url: str, tag: str) -> Path:
+    """A git directory holding `tag`: the local clone the environment names for `url`, or a
+    shallow clone of `url` at that tag, kept in the cache."""
+    variable = git_env_var(url)
+    if os.environ.get(variable):
+        local = Path(os.environ[variable])
+        for git_dir in (local / ".git", local):
+            if subprocess.run(["git", "--git-dir", str(git_dir), "rev-parse", "--verify", "-q", f"{tag}^{{commit}}"],
+                              capture_output=True).returncode == 0:
+                return git_dir
+        raise PrerequisiteError(f"{variable}={local} is not a clone of {url} holding tag {tag}")
+    clone = cache_dir() / "git" / f"{variable.removeprefix('HTCONDOR_POOL_GIT_').lower()}-{tag}.git"
+    if not (clone / "complete").exists():
+        shutil.rmtree(clone, ignore_errors=True)
+        result = subprocess.run(["git", "clone", "--bare", "--depth", "1", "--branch", tag, url, str(clone)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise PrerequisiteError(
+                f"cannot clone {url} at {tag}: {result.stderr.strip()[-600:]}\n"
+                f"Where that host is out of reach, clone the repository elsewhere and name the clone "
+                f"in {variable}=/path/to/clone (see docs/real-cluster.md).")
+        (clone / "complete").touch()
+    return clone
+
+
+def git_source(url: str, tag: str, paths: tuple[str, ...], module_dir: str):
+    """A fetch step: `git archive` of `paths` at `tag` (only what the build needs, so large
+    blobs elsewhere in the repository need not be present)."""
+    def fetch(into: Path) -> Path:
+        git_dir = git_repository(url, tag)
+        archive = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "--format=tar", tag, *paths],
+                                 capture_output=True)
+        if archive.returncode != 0:
+            raise PrerequisiteError(f"`git archive {tag}` of {url} failed: {archive.stderr.decode()[-600:]}")
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+        return into / module_dir
+    return fetch
+
+
+def module_source(module: str, module_version: str):
+    """A fetch step: a writable copy of a module from the proxy."""
+    def fetch(into: Path) -> Path:
+        info = json.loads(_go(["mod", "download", "-json", f"{module}@{module_version}"], cwd=Path("/")))
+        if "Error" in info:
+            raise PrerequisiteError(f"the Go module proxy has no {module}@{module_version}: {info['Error']}")
+        target = into / "module"
+        shutil.copytree(info["Dir"], target)
+        subprocess.run(["chmod", "-R", "u+w", str(target)], check=True)
+        return target
+    return fetch
+
+
+def pulumi_language_python(pins: dict, cli_pins: dict) -> TreeComponent:
+    """sdk/python's Makefile: `go build` of cmd/pulumi-language-python with the version
+    ldflag; the exec script beside it. Its go.mod points pkg/v3 and sdk/v3 at the
+    repository's own directories: those become the CLI's release from the proxy."""
+    version = pins["version"]
+    command = "sdk/python/cmd/pulumi-language-python"
+    edits = []
+    for module in ("github.com/pulumi/pulumi/pkg/v3", "github.com/pulumi/pulumi/sdk/v3"):
+        edits += [f"-dropreplace={module}", f"-require={module}@v{cli_pins['version']}"]
+    return TreeComponent(
+        "pulumi-language-python", version,
+        git_source(pins["git"], pins["tag"], (command, "sdk/python/cmd/pulumi-language-python-exec"), command),
+        [Target("pulumi-language-python", ".",
+                ldflags=f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{version}")],
+        go_mod_edits=tuple(edits), companions=("../pulumi-language-python-exec",))
+
+
+def pulumi_kubernetes(pins: dict) -> TreeComponent:
+    """Its Makefile: `VERSION=... go generate cmd/pulumi-resource-kubernetes` (the versioned
+    schema it embeds), then a static build with the version ldflag. The sibling sdk/v4 it
+    replaces with ../sdk is the same release from the proxy."""
+    version = pins["version"]
+    sdk = "github.com/pulumi/pulumi-kubernetes/sdk/v4"
+    return TreeComponent(
+        "pulumi-kubernetes", version, module_source(pins["module"], pins["module-version"]),
+        [Target("pulumi-resource-kubernetes", "./cmd/pulumi-resource-kubernetes",
+                ldflags=f"-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={version}")],
+        go_mod_edits=(f"-dropreplace={sdk}", f"-require={sdk}@v{version}"),
+        generate=("./cmd/pulumi-resource-kubernetes",))
+
+
+def pulumi_random(pins: dict) -> TreeComponent:
+    """Its Makefile (ci-mgmt's bridged-provider recipe): `VERSION=... go generate` of the
+    provider command, then a static build with the version ldflag, `-s -w`."""
+    version = pins["version"]
+    return TreeComponent(
+        "pulumi-random", version, git_source(pins["git"], pins["tag"], ("provider",), "provider"),
+        [Target("pulumi-resource-random", "./cmd/pulumi-resource-random",
+                ldflags=f"-X github.com/pulumi/pulumi-random/provider/v4/pkg/version.Version={version} -s -w")],
+        generate=("./cmd/pulumi-resource-random",))
+
+
+def tree_recipes(pins: dict) -> dict[str, TreeComponent]:
+    return {"pulumi-language-python": pulumi_language_python(pins["pulumi-language-python"], pins["pulumi"]),
+            "pulumi-kubernetes": pulumi_kubernetes(pins["pulumi-kubernetes"]),
+            "pulumi-random": pulumi_random(pins["pulumi-random"])}
 
 
 # ---- building ------------------------------------------------------------------------------
@@ -235,6 +379,36 @@ def build_go(component: GoComponent) -> Path:
     return _locked_build(component.key, build)
 
 
+def build_tree(component: TreeComponent) -> Path:
+    def build(out: Path) -> None:
+        ensure_build_tools()
+        source = out.parent / f"{out.name}.source"
+        shutil.rmtree(source, ignore_errors=True)
+        source.mkdir()
+        try:
+            module_dir = component.fetch(source)
+            env = {**go_env(), "CGO_ENABLED": "0", "VERSION": component.version}
+            if component.go_mod_edits:
+                _go(["mod", "edit", *component.go_mod_edits], cwd=module_dir, env=env)
+                _go(["mod", "tidy"], cwd=module_dir, env=env)
+            for package in component.generate:
+                _log(f"{component.name} {component.version}: go generate {package}")
+                _go(["generate", package], cwd=module_dir, env=env)
+            for target in component.targets:
+                _log(f"{component.name} {component.version}: building {target.binary}")
+                started = time.monotonic()
+                args = ["build", "-trimpath"]
+                if target.ldflags:
+                    args += ["-ldflags", target.ldflags]
+                _go([*args, "-o", str(out / target.binary), target.package], cwd=module_dir, env=env)
+                _log(f"{target.binary} built in {time.monotonic() - started:.0f} s")
+            for companion in component.companions:
+                shutil.copy2(module_dir / companion, out / Path(companion).name)
+        finally:
+            subprocess.run(["rm", "-rf", "--one-file-system", str(source)], check=True)
+    return _locked_build(component.key, build)
+
+
 def build_pause(pins: dict, kubernetes_pins: dict) -> Path:
     """build/pause/Makefile: `gcc -Os -Wall -Werror -static -DVERSION=...` of pause.c."""
     def build(out: Path) -> None:
@@ -254,6 +428,11 @@ def ensure_debian_package(pins: dict) -> None:
         apt_install([f"{package}={wanted}"])
 
 
+# Resource providers are installed into a PULUMI_HOME (`pulumi plugin install --file`), never
+# put on PATH: the CLI warns about providers it finds there. Build name -> plugin name.
+PROVIDERS = {"pulumi-kubernetes": "kubernetes", "pulumi-random": "random"}
+
+
 @dataclass
 class Binaries:
     """Where each built program is."""
@@ -268,27 +447,69 @@ class Binaries:
 
     @property
     def path(self) -> str:
-        """PATH entries holding every built program."""
-        return os.pathsep.join(str(d) for d in self.dirs.values())
+        """PATH entries holding every built program but the Pulumi providers."""
+        return os.pathsep.join(str(d) for name, d in self.dirs.items() if name not in PROVIDERS)
+
+    def providers(self) -> list[tuple[str, str, Path]]:
+        """(plugin name, version, binary) of each built Pulumi resource provider."""
+        pins = versions()
+        return [(plugin, pins[name]["version"], self.dirs[name] / f"pulumi-resource-{plugin}")
+                for name, plugin in PROVIDERS.items()]
 
 
-def build_all() -> Binaries:
-    """Build whatever is missing; returns where everything is."""
+TREE_NAMES = ("pulumi-language-python", "pulumi-kubernetes", "pulumi-random")
+
+
+def distribution_key(pins: dict) -> str:
+    return f"pulumi-dist-{pins['pulumi']['version']}-r{RECIPE_VERSION}"
+
+
+def assemble_pulumi_distribution(cli: Path, language_host: Path, key: str) -> Path:
+    """The CLI with its Python language host beside it, as Pulumi's own release archives
+    ship them: the CLI then takes the host as bundled (from PATH it would warn on every
+    run). Hard links, not copies."""
+    def assemble(out: Path) -> None:
+        for directory in (cli, language_host):
+            for binary in directory.iterdir():
+                if not binary.name.startswith("."):
+                    os.link(binary, out / binary.name)
+    return _locked_build(key, assemble)
+
+
+def _dirs(built: dict[str, Path], pins: dict, assemble: bool) -> dict[str, Path]:
+    """Where each program is, with the CLI and its language host as one distribution."""
+    dirs = dict(built)
+    cli, host = dirs.pop("pulumi", None), dirs.pop("pulumi-language-python", None)
+    if cli and host:
+        key = distribution_key(pins)
+        dirs["pulumi"] = assemble_pulumi_distribution(cli, host, key) if assemble else bin_root() / key
+    return dirs
+
+
+def build_all(only: tuple[str, ...] | None = None) -> Binaries:
+    """Build whatever is missing (of `only`, if given); returns where everything is."""
     pins = versions()
-    dirs = {}
+    built = {}
+    wanted = (lambda name: only is None or name in only)
     for name, recipe in GO_RECIPES.items():
-        dirs[name] = build_go(recipe(pins[name]))
-    dirs["pause"] = build_pause(pins["pause"], pins["kubernetes"])
+        if wanted(name):
+            built[name] = build_go(recipe(pins[name]))
+    trees = tree_recipes(pins)
+    for name in TREE_NAMES:
+        if wanted(name):
+            built[name] = build_tree(trees[name])
+    if wanted("pause"):
+        built["pause"] = build_pause(pins["pause"], pins["kubernetes"])
     ensure_debian_package(pins["cni-plugins"])
-    return Binaries(dirs)
+    return Binaries(_dirs(built, pins, assemble=True))
 
 
 def cached() -> Binaries | None:
     """The binaries if every one is built already (no network, no build), else None."""
     pins = versions()
-    keys = {name: f"{name}-{pins[name]['version']}-r{RECIPE_VERSION}" for name in GO_RECIPES}
+    keys = {name: f"{name}-{pins[name]['version']}-r{RECIPE_VERSION}" for name in (*GO_RECIPES, *TREE_NAMES)}
     keys["pause"] = f"pause-{pins['pause']['version']}-r{RECIPE_VERSION}"
-    dirs = {name: bin_root() / key for name, key in keys.items()}
+    dirs = _dirs({name: bin_root() / key for name, key in keys.items()}, pins, assemble=False)
     if all((d / ".complete").exists() for d in dirs.values()):
         return Binaries(dirs)
     return None
