@@ -76,6 +76,17 @@ def start_kube_cluster(name: str):
     return cluster, env
 
 
+@pytest.fixture(scope="session")
+def kube_cluster():
+    """One real single-node cluster for the whole run (tests/kube): (cluster, its env for
+    kubectl and pulumi). Each test module makes its own project copy and stack on it."""
+    cluster, env = start_kube_cluster("t")
+    try:
+        yield cluster, env
+    finally:
+        cluster.down()
+
+
 @pytest.fixture(scope="module")
 def emulated_pool():
     """The program's rendered pool running in the emulator, torn down afterwards."""

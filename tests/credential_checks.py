@@ -103,9 +103,28 @@ def held_credential(pod, role: str) -> bytes:
     return bytes.fromhex("".join(result.stdout.split()))
 
 
-def rendered_credential(rendered, role: str) -> bytes:
-    """What the program put in `role`'s credential Secret."""
-    name = manifests.credential_secret_name("htcondor", role)
-    (secret,) = [r.inputs for r in rendered.of_type("kubernetes:core/v1:Secret") if r.name == name]
-    (value,) = secret["data"].values()
-    return base64.b64decode(value)
+def write_token(pod, token: str) -> str:
+    """Write `token` into a new directory in the pod (as HTCondor wants it: mode 0600);
+    returns the directory. The write is checked, so a probe with it tests the token."""
+    written = pod.exec(["sh", "-c", 'd=$(mktemp -d /tmp/token.XXXXXX) && base64 -d > "$d/token" && '
+                                    'chmod 600 "$d/token" && wc -c < "$d/token" && echo "$d"'],
+                       stdin=base64.b64encode(token.encode()).decode(), timeout=60)
+    assert written.returncode == 0, written.stderr
+    size, directory = written.stdout.split()
+    assert int(size) == len(token.encode()), (size, len(token))
+    return directory
+
+
+def identity_with_token(pod, token: str, address: str) -> str | None:
+    """The identity the daemon at `address` grants READ to when `pod` presents only `token`
+    (IDTOKENS alone, from a directory of its own), or None if it refuses it. Pair a refusal
+    with an accepted token through the same probe, so a broken probe cannot pass as one."""
+    directory = write_token(pod, token)
+    result = pod.exec(["env", f"_CONDOR_SEC_TOKEN_DIRECTORY={directory}",
+                       "_CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS=IDTOKENS",
+                       "condor_ping", "-addr", address, "-table", "READ"], timeout=60)
+    for line in result.stdout.splitlines():
+        words = line.split()
+        if words and words[0] == "READ":
+            return words[5] if len(words) > 5 and words[4] == "ALLOW" else None
+    raise AssertionError(f"condor_ping printed no READ row: {result.stdout}{result.stderr}")

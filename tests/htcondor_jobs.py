@@ -8,6 +8,20 @@ HOME = "/home/submitter"
 USER = "submitter"
 
 
+class QueryFailed(AssertionError):
+    """An HTCondor query that could not run (its tool failed): never to be read as "nothing
+    there", or a refusal test would pass without asking anything."""
+
+
+def when_answered(query):
+    """`query()`, or None while it fails: for polling something that may not answer yet (a
+    central manager being replaced)."""
+    try:
+        return query()
+    except QueryFailed:
+        return None
+
+
 def submit(schedd, name: str, script: str, submit_text: str) -> str:
     """Write `name`.sh and `name`.sub in submitter's home, submit; returns the cluster id."""
     for filename, text, mode in [(f"{name}.sh", script, "755"), (f"{name}.sub", submit_text, "644")]:

@@ -6,6 +6,7 @@ stack outputs with their secretness. The pod emulator runs these same manifests.
 """
 
 import asyncio
+import hashlib
 import json
 import random as _random
 import runpy
@@ -57,14 +58,29 @@ class Rendered:
         return [r.inputs for r in self.resources if r.type.startswith("kubernetes:")]
 
 
+# The random provider keeps a RandomPassword's result in the stack's state until one of its
+# inputs (its keepers among them) changes. The mock does the same within one test process,
+# as one stack: the result is a function of the inputs and this process's seed. So a render
+# with a changed keeper (passwordVersion) gets a new password, and one without gets the old.
+STACK_SEED = "".join(_random.SystemRandom().choice(string.ascii_letters) for _ in range(32))
+
+
+def mocked_password(inputs: dict, seed: str = STACK_SEED, length: int = 40) -> str:
+    digest = hashlib.sha512(f"{seed}:{json.dumps(inputs, sort_keys=True, default=str)}".encode()).digest()
+    alphabet = string.ascii_letters + string.digits
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
+
+
 class _PoolMocks(pulumi.runtime.Mocks):
-    def __init__(self, password: str):
-        self.password = password
+    def __init__(self, password: str | None):
+        self.password = password  # None: as the provider would (mocked_password)
+        self.resolved: str | None = None
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
         if args.typ == RANDOM_PASSWORD:
-            outputs["result"] = self.password  # None otherwise: the real provider computes it
+            # None otherwise: the real provider computes it.
+            outputs["result"] = self.resolved = self.password or mocked_password(dict(args.inputs))
         return [f"{args.name}-id", outputs]
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -106,18 +122,14 @@ def stack_config(stack: str) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in (data.get("config") or {}).items()}
 
 
-def random_password(length: int = 40) -> str:
-    return "".join(_random.SystemRandom().choice(string.ascii_letters + string.digits)
-                   for _ in range(length))
-
-
-def render(config: dict | None = None, stack: str = "dev", password: str | None = None) -> Rendered:
-    """Run __main__.py with `config` ({"workers": "2"} or {"htcondor-pool:workers": "2"})
-    on top of nothing (stack=None) or of Pulumi.<stack>.yaml. Exceptions propagate."""
+def render(config: dict | None = None, stack: str = "dev", password: str | None = None,
+           program: Path = REPO / "__main__.py") -> Rendered:
+    """Run `program` (the project's __main__.py) with `config` ({"workers": "2"} or
+    {"htcondor-pool:workers": "2"}) on top of nothing (stack=None) or of
+    Pulumi.<stack>.yaml. Exceptions propagate."""
     full = stack_config(stack) if stack else {}
     for key, value in (config or {}).items():
         full[key if ":" in key else f"{PROJECT}:{key}"] = value
-    password = password or random_password()
     mocks = _PoolMocks(password)
     monitor = _RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)
@@ -136,7 +148,7 @@ def render(config: dict | None = None, stack: str = "dev", password: str | None 
     def run():
         if str(REPO) not in sys.path:
             sys.path.insert(0, str(REPO))
-        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+        runpy.run_path(str(program), run_name="__main__")
         return asyncio.ensure_future(collect_outputs())
 
     try:
@@ -153,4 +165,4 @@ def render(config: dict | None = None, stack: str = "dev", password: str | None 
         resources.append(Resource(request.type, request.name, urn, request.parent,
                                   list(request.dependencies), inputs, secrets, raw))
     return Rendered(resources, {k: v for k, (v, _) in collected.items()},
-                    {k for k, (_, s) in collected.items() if s}, password)
+                    {k for k, (_, s) in collected.items() if s}, mocks.resolved)

@@ -1,14 +1,14 @@
-"""The walkthrough on a real Kubernetes (tests/kube): one node built from Kubernetes' own
-sources, HTCondor in real containers (containerd, runc, seccomp, the kubelet's volumes,
-probes and exec), a real storage class and cluster DNS, every check through `kubectl` as
-a user types it.
+"""The walkthrough on a real Kubernetes (tests/kube), through the real Pulumi CLI: one node
+built from Kubernetes' own sources, HTCondor in real containers (containerd, runc, seccomp,
+the kubelet's volumes, probes and exec), a real storage class and cluster DNS; the stack
+driven with the commands a user types (`pulumi config set`, `pulumi up --yes`, `pulumi
+stack output`, `pulumi destroy --yes`) and every check made through `kubectl`.
 
-The program's objects are applied as `pulumi up` applies them (tests/kube/deploy.py): the
-real Pulumi CLI cannot be built on these machines yet (README, "The real cluster"). Each
-`up` is followed by the equivalent of `pulumi preview --expect-no-changes`: applying the
-same objects again would change nothing on the server.
+Each `up` is followed by `pulumi preview --expect-no-changes`: a second `up` would change
+nothing.
 """
 
+import base64
 import json
 import re
 import subprocess
@@ -17,25 +17,28 @@ import time
 import pytest
 
 from pool import idtokens, manifests
-from pool.defaults import ROLES
 from pool.credentials import TOKEN_HOLDERS
-from pool.password import scramble
-from pool.security import CONDOR_ID, ROLE_CAPABILITIES
-from tests.conftest import REPORTS, start_kube_cluster
+from pool.defaults import ROLES
+from pool.password import scramble, unscramble
+from pool.security import CONDOR_ID
+from tests.conftest import REPORTS
 from tests.credential_checks import (
-    address_of, advertise, authorizations, denied_to, files_holding, held_credential, rendered_credential,
-    token_subjects,
+    address_of, advertise, authorizations, denied_to, files_holding, held_credential, identity_with_token,
+    token_subjects, write_token,
 )
-from tests.htcondor_jobs import SLEEPER, output, sleeper_submit, submit, wait_completed, wait_running
-from tests.kube.deploy import Deployer
+from tests.htcondor_jobs import (
+    SLEEPER, QueryFailed, output, sleeper_submit, submit, wait_completed, wait_running, when_answered,
+)
 from tests.kube.kubectl import KubePod, Kubectl
+from tests.kube.pulumi import Project
 from tests.podsim.kubelet import wait_until
 from tests.podsim.sandbox import CAPABILITIES
-from tests.render import random_password, render
+from tests.test_least_privilege import README_CAPABILITIES
 
 NAMESPACE = "htcondor"
 CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-worker"
 COMPONENT = "app.kubernetes.io/component"
+COMPONENTS = {"centralManager": "central-manager", "schedd": "schedd", "worker": "worker"}
 # Small enough for two workers, and a rolling update's extra pod, on a 2-CPU node. A
 # worker's slot advertises its CPU limit rounded up: 1 CPU, 1024 MB.
 RESOURCES = {"centralManager": {"cpu": "100m", "memory": "256Mi"},
@@ -43,29 +46,37 @@ RESOURCES = {"centralManager": {"cpu": "100m", "memory": "256Mi"},
              "worker": {"cpu": "500m", "memory": "1Gi"}}
 
 
-class Stack:
-    """A stack's config as `pulumi config set` builds it, and `pulumi up` of it."""
+def local_image_config(project: Project, image: str, resources: dict = RESOURCES) -> None:
+    """`pulumi config set --path images.<role> IMAGE` (the cluster's local image: nothing can
+    be pulled here) and `--path resources.<role>.<cpu|memory>` for each role."""
+    for role in ROLES:
+        project.config_set(f"images.{role}", image, path=True)
+    for role, quantities in resources.items():
+        for name, quantity in quantities.items():
+            project.config_set(f"resources.{role}.{name}", quantity, path=True)
 
-    def __init__(self, kubectl: Kubectl, image: str, cluster=None):
+
+class Stack:
+    """A stack of the project on the real cluster, as a user drives it: `pulumi` commands in
+    a copy of the project (tests/kube/pulumi.py), and `kubectl`."""
+
+    def __init__(self, project: Project, kubectl: Kubectl, cluster=None):
+        self.project = project
         self.kubectl = kubectl
         self.cluster = cluster
-        self.deployer = Deployer(["kubectl"], kubectl.env)
-        # pulumi config set --path images.<role> IMAGE, and small resources (see RESOURCES).
-        self.config = {"images": json.dumps({role: image for role in ROLES}),
-                       "resources": json.dumps(RESOURCES)}
-        self.password = random_password()  # what the RandomPassword holds
-        self.rendered = None
+        self.outputs: dict = {}
 
     def up(self, **changes: str) -> float:
-        """`pulumi config set KEY VALUE` for each change, then `pulumi up`; returns seconds."""
-        self.config.update(changes)
-        started = time.monotonic()
-        self.rendered = render(self.config, password=self.password)
-        self.deployer.up(self.rendered)
-        took = time.monotonic() - started
-        changes_left = self.deployer.has_changes(self.rendered)
-        assert changes_left == "", f"applying the same objects again would change:\n{changes_left}"
+        """`pulumi config set KEY VALUE` for each change, `pulumi up --yes`, then `pulumi
+        preview --expect-no-changes`; returns the seconds `up` took."""
+        took = self.project.up(**changes)
+        self.outputs = self.project.outputs()
         return took
+
+    @property
+    def password(self) -> str:
+        """`pulumi stack output pool_password --show-secrets`."""
+        return self.project.output("pool_password")
 
     # ---- what kubectl shows ------------------------------------------------------------
     def pods(self, role: str) -> list[dict]:
@@ -75,6 +86,12 @@ class Stack:
         (pod,) = wait_until(lambda: self.pods(role) if len(self.pods(role)) == 1 else None,
                             120, 0.5, f"one running {role} pod")
         return KubePod(self.kubectl, NAMESPACE, pod["metadata"]["name"])
+
+    def secret(self, role: str) -> bytes:
+        """The bytes of `role`'s credential Secret, as the cluster holds them."""
+        name = manifests.credential_secret_name("htcondor", role)
+        (value,) = self.kubectl.json("-n", NAMESPACE, "get", "secret", name)["data"].values()
+        return base64.b64decode(value)
 
     def diagnostics(self) -> str:
         shown = [self.kubectl(*args, check=False).stdout for args in (
@@ -87,12 +104,19 @@ class Stack:
 
 def ads(stack: Stack) -> set[tuple[str, str]]:
     """(MyType, Name) of every ad `condor_status -any` shows in the central-manager pod,
-    asked as the walkthrough does: `kubectl exec deploy/htcondor-central-manager`."""
+    asked as the walkthrough does: `kubectl exec deploy/htcondor-central-manager`. A query
+    that fails raises QueryFailed."""
     result = stack.kubectl("-n", NAMESPACE, "exec", f"deploy/{CM}", "--", "condor_status", "-any",
                            "-af", "MyType", "Name", check=False, timeout=60)
     if result.returncode != 0:
-        return set()
+        raise QueryFailed(f"condor_status -any failed ({result.returncode}): {result.stderr.strip()}")
     return {tuple(line.split(None, 1)) for line in result.stdout.splitlines() if line.strip()}
+
+
+def slots(stack: Stack) -> set[str] | None:
+    """The Machine ads' names, or None while the query fails."""
+    answer = when_answered(lambda: ads(stack))
+    return None if answer is None else {name for kind, name in answer if kind == "Machine"}
 
 
 def expected_ads(stack: Stack) -> set[tuple[str, str]]:
@@ -107,31 +131,57 @@ def expected_ads(stack: Stack) -> set[tuple[str, str]]:
 
 
 def wait_for_ads(stack: Stack, timeout: float = 120) -> set[tuple[str, str]]:
-    seen = {}
+    """Every expected ad; a query that fails meanwhile (a central manager being replaced)
+    counts as "not yet"."""
+    seen = {"have": set(), "want": set()}
 
     def complete():
         want = expected_ads(stack)
-        seen["have"], seen["want"] = ads(stack), want
+        try:
+            seen["have"], seen["want"] = ads(stack), want
+        except QueryFailed as failed:
+            seen["failed"] = str(failed)
+            return None
         return seen["have"] if want <= seen["have"] else None
     try:
         return wait_until(complete, timeout, 1, "every ad")
     except TimeoutError:
         raise TimeoutError(f"after {timeout}s missing {sorted(seen['want'] - seen['have'])}; "
-                           f"present {sorted(seen['have'])}") from None
+                           f"present {sorted(seen['have'])}; last failure: {seen.get('failed')}") from None
 
 
 @pytest.fixture(scope="module")
-def stack():
-    cluster, env = start_kube_cluster("t")
-    try:
-        kubectl = Kubectl(env)
-        pool = Stack(kubectl, env["HTCONDOR_POOL_TEST_IMAGE"], cluster)
-        took = pool.up()
-        REPORTS.append(f"real cluster: first apply of the dev stack until every Deployment was "
-                       f"available: {took:.1f}s")
-        yield pool
-    finally:
-        cluster.down()
+def stack(kube_cluster):
+    cluster, env = kube_cluster
+    project = Project.create(cluster.workdir / "projects" / "walkthrough", env, "dev")
+    local_image_config(project, env["HTCONDOR_POOL_TEST_IMAGE"])
+    pool = Stack(project, Kubectl(env), cluster)
+    took = pool.up()
+    REPORTS.append(f"real cluster: first `pulumi up --yes` of the dev stack: {took:.1f}s")
+    yield pool
+    if pool.outputs:  # a test destroyed the stack and brought it back: destroy it again
+        project.destroy()
+
+
+def test_pulumi_stack_output_gives_every_output_the_readme_lists(stack):
+    from tests.test_project_files import readme_outputs
+    shown = stack.project.pulumi("stack", "output", "--json").stdout
+    outputs = json.loads(shown)
+    assert set(outputs) == set(readme_outputs())
+    # Without --show-secrets, the secrets stay hidden.
+    for name in ("pool_password", "submit_token", "worker_token"):
+        assert outputs[name] == "[secret]", name
+    assert stack.password not in shown
+    assert outputs["central_manager_address"] == "htcondor-central-manager.htcondor.svc.cluster.local:9618"
+    assert (outputs["namespace"], outputs["workers"], outputs["service_name"]) == (NAMESPACE, 1, CM)
+    assert (outputs["central_manager_deployment_name"], outputs["schedd_deployment_name"],
+            outputs["worker_deployment_name"]) == (CM, SCHEDD, WORKER)
+    assert outputs["worker_pool_deployment_names"] == {"default": WORKER}
+    for name in (CM, SCHEDD, WORKER):
+        stack.kubectl("-n", NAMESPACE, "get", "deployment", name)
+    # The password a user reads from the stack is the key in the cluster's Secret.
+    assert scramble(stack.password) == stack.secret("centralManager")
+    assert unscramble(stack.secret("centralManager")) == stack.password
 
 
 def test_the_pool_forms_with_every_daemon(stack):
@@ -147,8 +197,8 @@ def test_the_slot_has_the_worker_containers_cpus_and_memory(stack):
 
 
 def test_the_central_manager_address_resolves_in_the_pods(stack):
-    host, port = stack.rendered.outputs["central_manager_address"].rsplit(":", 1)
-    service = stack.kubectl.json("-n", NAMESPACE, "get", "service", stack.rendered.outputs["service_name"])
+    host, port = stack.outputs["central_manager_address"].rsplit(":", 1)
+    service = stack.kubectl.json("-n", NAMESPACE, "get", "service", stack.outputs["service_name"])
     resolved = stack.pod("schedd").exec(["getent", "hosts", host])
     assert resolved.returncode == 0, resolved.stderr
     assert resolved.stdout.split()[0] == service["spec"]["clusterIP"]
@@ -161,7 +211,7 @@ def test_every_pod_runs_under_seccomp_with_only_its_roles_privileges(stack):
     wait_for_ads(stack)
     numbers = {name: number for number, name in enumerate(CAPABILITIES)}
     for role, component in (("centralManager", "central-manager"), ("schedd", "schedd"), ("worker", "worker")):
-        allowed = sum(1 << numbers[c] for c in ROLE_CAPABILITIES.get(role, {}))
+        allowed = sum(1 << numbers[c] for c in README_CAPABILITIES[role])
         pod = stack.pod(component)
         status = pod.exec(["sh", "-c", "for p in /proc/[0-9]*; do cat $p/status; done"]).stdout
         processes = status.split("Name:")[1:]
@@ -199,7 +249,7 @@ def test_each_role_holds_only_its_credential_and_can_do_only_what_its_role_does(
     HTCondor, and limited: no Scheduler ad from a worker, no Machine ad from the schedd, no
     administration of the central manager or the schedd from a worker, no foreign token."""
     wait_for_ads(stack)
-    host = stack.rendered.outputs["central_manager_address"].rsplit(":", 1)[0]
+    host = stack.outputs["central_manager_address"].rsplit(":", 1)[0]
     submit, execute = (TOKEN_HOLDERS[r].subject(host) for r in ("schedd", "worker"))
     cm, schedd, worker = (stack.pod(c) for c in ("central-manager", "schedd", "worker"))
     key = [stack.password.encode(), scramble(stack.password)]
@@ -213,57 +263,58 @@ def test_each_role_holds_only_its_credential_and_can_do_only_what_its_role_does(
     assert {level for level, who in table.items() if who} == {"READ", "ADVERTISE_MASTER", "ADVERTISE_STARTD"}
     assert set(authorizations(worker, address_of(worker, "schedd", schedd.name)).values()) == {None}
 
+    # A token from another pool's key is refused, where the worker's own token, presented
+    # the same way, is accepted: the refusal is the key's, not a broken probe's.
+    master = address_of(worker, "master", cm.name)
     foreign = idtokens.mint("another-pools-password", host, execute, TOKEN_HOLDERS["worker"].scopes)
-    worker.exec(["sh", "-c", "mkdir -p /tmp/foreign && cat > /tmp/foreign/token && chmod 600 /tmp/foreign/token"],
-                stdin=foreign + "\n")
-    result = advertise(worker, "UPDATE_STARTD_AD", token_dir="/tmp/foreign")
+    assert identity_with_token(worker, stack.project.output("worker_token"), master) == execute
+    assert identity_with_token(worker, foreign, master) is None
+    result = advertise(worker, "UPDATE_STARTD_AD", token_dir=write_token(worker, foreign))
     assert "Failed to authenticate using IDTOKENS" in result.stdout + result.stderr
     fakes = [name for _, name in ads(stack) if "fake" in name]
     assert not fakes, fakes
 
 
-def pod_templates(rendered) -> dict[str, dict]:
-    """Each Deployment's pod template, by component."""
-    return {d.inputs["metadata"]["labels"][COMPONENT]: d.inputs["spec"]["template"]
-            for d in rendered.of_type("kubernetes:apps/v1:Deployment")}
+RESTRICTED = "psa-restricted"
+
+
+def pod_templates(stack: Stack) -> dict[str, dict]:
+    """Each live Deployment's pod template, by component: what `pulumi up` created."""
+    deployments = stack.kubectl.json("-n", NAMESPACE, "get", "deployments")["items"]
+    return {d["metadata"]["labels"][COMPONENT]: d["spec"]["template"] for d in deployments}
+
+
+def admitted_where_restricted(stack: Stack, template: dict, name: str) -> subprocess.CompletedProcess:
+    """A server-side dry run of a pod of `template` in a namespace that enforces the Pod
+    Security Standard `restricted`: the real API server's admission decides."""
+    if "NotFound" in stack.kubectl("get", "namespace", RESTRICTED, check=False).stderr:
+        stack.kubectl("create", "namespace", RESTRICTED)
+        stack.kubectl("label", "namespace", RESTRICTED, "pod-security.kubernetes.io/enforce=restricted")
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": RESTRICTED, "labels": template["metadata"]["labels"]},
+           "spec": template["spec"]}
+    return stack.kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(pod), check=False)
 
 
 def test_pod_security_admission_enforces_what_each_pod_meets(stack):
     """The API server's Pod Security Admission, not our reading of the standard: the pool's
     namespace enforces the strongest level all its pods meet (they run), and a namespace
-    enforcing `restricted` admits the central manager and unprivileged workers and refuses
-    the schedd and root workers with the standard's reasons."""
+    enforcing `restricted` admits the central manager and refuses the schedd and root
+    workers with the standard's reasons (unprivileged workers: see their test)."""
     labels = stack.kubectl.json("get", "namespace", NAMESPACE)["metadata"]["labels"]
     assert {k: v for k, v in labels.items() if k.startswith("pod-security.kubernetes.io/")} == {
         "pod-security.kubernetes.io/enforce": "baseline",  # the schedd's root, with capabilities
         "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}
     wait_for_ads(stack)  # every pod of the pool was admitted, and runs
-
-    restricted = "psa-restricted"
-    stack.kubectl("create", "namespace", restricted)
-    try:
-        stack.kubectl("label", "namespace", restricted, "pod-security.kubernetes.io/enforce=restricted")
-        templates = pod_templates(stack.rendered)
-        unprivileged = pod_templates(render({**stack.config, "unprivilegedWorkers": "true"}))["worker"]
-
-        def admitted(template: dict, name: str) -> subprocess.CompletedProcess:
-            pod = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": name, "namespace": restricted, "labels": template["metadata"]["labels"]},
-                   "spec": template["spec"]}
-            return stack.kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(pod), check=False)
-
-        for name, template in (("central-manager", templates["central-manager"]),
-                               ("unprivileged-worker", unprivileged)):
-            result = admitted(template, name)
-            assert result.returncode == 0, (name, result.stderr)
-        for name, template in (("schedd", templates["schedd"]), ("worker", templates["worker"])):
-            result = admitted(template, name)
-            assert result.returncode != 0 and 'violates PodSecurity "restricted:latest"' in result.stderr, \
-                (name, result.stderr)
-            for reason in ("unrestricted capabilities", "runAsNonRoot != true"):
-                assert reason in result.stderr, (name, reason, result.stderr)
-    finally:
-        stack.kubectl("delete", "namespace", restricted, "--wait=false", check=False)
+    templates = pod_templates(stack)
+    result = admitted_where_restricted(stack, templates["central-manager"], "central-manager")
+    assert result.returncode == 0, result.stderr
+    for name in ("schedd", "worker"):
+        result = admitted_where_restricted(stack, templates[name], name)
+        assert result.returncode != 0 and 'violates PodSecurity "restricted:latest"' in result.stderr, \
+            (name, result.stderr)
+        for reason in ("unrestricted capabilities", "runAsNonRoot != true"):
+            assert reason in result.stderr, (name, reason, result.stderr)
 
 
 def test_a_job_submitted_through_kubectl_exec_runs_and_its_output_comes_back(stack):
@@ -277,8 +328,7 @@ def test_a_job_submitted_through_kubectl_exec_runs_and_its_output_comes_back(sta
 
 def test_scaling_to_two_workers_and_back_to_one_loses_no_job(stack):
     stack.up(workers="2")
-    assert len(wait_until(lambda: {n for t, n in ads(stack) if t == "Machine"} if len(
-        {n for t, n in ads(stack) if t == "Machine"}) == 2 else None, 120, 1, "two slots")) == 2
+    wait_until(lambda: len(slots(stack) or ()) == 2, 120, 1, "two slots")
     wait_for_ads(stack)
     schedd = stack.pod("schedd")
     before = {p["metadata"]["name"] for p in stack.pods("worker")}
@@ -310,22 +360,44 @@ def test_a_deleted_central_manager_pod_is_replaced_and_every_ad_comes_back(stack
     assert not any(old["metadata"]["name"] in name for _, name in healed)
 
 
+def pod_checksums(stack: Stack) -> dict[str, str]:
+    """Each running pool pod's credential checksum (the annotation that rolls it), by name."""
+    return {p["metadata"]["name"]: p["metadata"]["annotations"][manifests.CHECKSUM_CREDENTIAL]
+            for component in COMPONENTS.values() for p in stack.pods(component)}
+
+
 def test_rotating_the_password_rolls_every_pod_and_the_pool_runs_a_job(stack):
+    """`pulumi config set passwordVersion 2 && pulumi up --yes`, seen from the stack's outputs
+    and from the cluster: a new password, new bytes in every credential Secret, every pod
+    replaced with a new credential checksum and holding its new credential, the old token
+    refused where the new one is accepted, and a job runs."""
     wait_for_ads(stack)
-    before = {p["metadata"]["name"] for role in ("central-manager", "schedd", "worker") for p in stack.pods(role)}
-    stack.password = random_password()  # passwordVersion is the RandomPassword's keeper
+    old_password, old_token = stack.password, stack.project.output("worker_token")
+    old_secrets = {role: stack.secret(role) for role in ROLES}
+    old_checksums = pod_checksums(stack)
     stack.up(passwordVersion="2")
-    after = {p["metadata"]["name"] for role in ("central-manager", "schedd", "worker") for p in stack.pods(role)}
-    assert len(after) == 3 and not before & after, (before, after)
-    for role, component in (("centralManager", "central-manager"), ("schedd", "schedd"), ("worker", "worker")):
-        # The new key in the central manager; tokens re-minted from it in the others.
-        held = held_credential(stack.pod(component), role)
-        assert held == rendered_credential(stack.rendered, role), role
+    new_password = stack.password
+    assert new_password != old_password
+    new_checksums = pod_checksums(stack)
+    assert len(new_checksums) == 3 and not set(old_checksums) & set(new_checksums), (old_checksums, new_checksums)
+    assert not set(old_checksums.values()) & set(new_checksums.values())
+    for role, component in COMPONENTS.items():
+        secret = stack.secret(role)
+        assert secret != old_secrets[role], role
+        assert held_credential(stack.pod(component), role) == secret, role
         if role == "centralManager":
-            assert held == scramble(stack.password)
+            assert secret == scramble(new_password)
         else:
-            idtokens.verify(held.decode(), stack.password)
+            idtokens.verify(secret.decode(), new_password)
+            with pytest.raises(Exception):
+                idtokens.verify(secret.decode(), old_password)
+    assert stack.project.output("worker_token") == stack.secret("worker").decode()
     wait_for_ads(stack, timeout=180)
+    worker = stack.pod("worker")
+    master = address_of(worker, "master", stack.pod("central-manager").name)
+    execute = TOKEN_HOLDERS["worker"].subject(stack.outputs["central_manager_address"].rsplit(":", 1)[0])
+    assert identity_with_token(worker, stack.secret("worker").decode(), master) == execute
+    assert identity_with_token(worker, old_token, master) is None
     schedd = stack.pod("schedd")
     cluster_id = submit(schedd, "rotated", SLEEPER, sleeper_submit(1, tag="rotated"))
     (row,) = wait_completed(schedd, cluster_id, 1)
@@ -336,6 +408,9 @@ def test_unprivileged_workers_run_their_jobs_as_condor(stack):
     """`unprivilegedWorkers: true` on the real kubelet (fsGroup, runAsNonRoot, no
     capability): the workers roll, the pool re-forms, and a job runs as the condor user."""
     stack.up(unprivilegedWorkers="true")
+    # The live template meets `restricted`: the API server admits it where that is enforced.
+    result = admitted_where_restricted(stack, pod_templates(stack)["worker"], "unprivileged-worker")
+    assert result.returncode == 0, result.stderr
     worker = stack.pod("worker")
     identity = worker.exec(["sh", "-c", "id -u; grep CapEff /proc/self/status"]).stdout.split()
     assert identity == [str(CONDOR_ID), "CapEff:", "0000000000000000"], identity
@@ -393,7 +468,9 @@ def test_a_worker_pool_runs_on_the_node_its_node_selector_picks(stack):
 def test_destroy_removes_every_object_and_a_second_up_works(stack):
     claim = stack.kubectl.json("-n", NAMESPACE, "get", "pvc", "htcondor-schedd-spool")
     volume = claim["spec"]["volumeName"]
-    stack.deployer.destroy()
+    stack.kubectl("delete", "namespace", RESTRICTED, "--ignore-not-found", "--wait=true", timeout=120)
+    stack.project.destroy()
+    stack.outputs = {}
     assert "NotFound" in stack.kubectl("get", "namespace", NAMESPACE, check=False).stderr
     # The claim went with the namespace; its volume was released, wiped and offered again.
     wait_until(lambda: stack.kubectl.json("get", "pv", volume)["status"]["phase"] == "Available",
@@ -401,5 +478,7 @@ def test_destroy_removes_every_object_and_a_second_up_works(stack):
     claimed = [pv["metadata"]["name"] for pv in stack.kubectl.json("get", "pv")["items"]
                if pv["spec"].get("claimRef", {}).get("namespace") == NAMESPACE]
     assert not claimed, claimed
+    # Nothing of the stack is left in its state either.
+    assert json.loads(stack.project.pulumi("stack", "output", "--json").stdout) == {}
     stack.up()
     wait_for_ads(stack)

@@ -1,15 +1,17 @@
 """`python -m tests.kube`: a real single-node Kubernetes cluster for trying the program by hand
-and for the tests (as root).
+and for the tests (as root), with the real Pulumi CLI and providers.
 
     build         build every binary that is missing (cached by version), print where
     up            build what is missing, start the cluster, wait until the node is Ready and
                   cluster DNS answers, then print `export NAME=value` lines: eval them
     env           print the same lines for the cluster that is up
     apply [--stack dev] [--set KEY=VALUE ...]
-                  `pulumi config set KEY VALUE` for each setting (they are kept for the
-                  next apply), then apply the program's objects as `pulumi up` would
-                  (tests/kube/deploy.py); images default to the local one
-    destroy       delete what `apply` created, as `pulumi destroy` would
+                  `pulumi config set KEY VALUE` for each setting, then `pulumi up --yes`, in
+                  the cluster's copy of the project (tests/kube/pulumi.py: made on first use
+                  from Pulumi.<stack>.yaml, with every role on the local image; its program
+                  refreshed from this checkout each time)
+    destroy       `pulumi destroy --yes` there
+    pulumi ARGS   any other `pulumi` command there, e.g. `pulumi stack output`
     down          stop the cluster and remove everything of it, also after a crash
 
 `--name NAME` (before the command) runs several clusters side by side; the default is
@@ -21,23 +23,20 @@ and for the tests (as root).
 """
 
 import argparse
-import base64
-import json
 import os
 import shlex
 import signal
+import subprocess
 import sys
 import time
 
 from pool.defaults import ROLES
-from pool.errors import PoolConfigError
-from pool.password import unscramble
 from tests.podsim.cli import CliError, parse_settings
 from tests.podsim.rootfs import PrerequisiteError
 
 from . import build
 from .cluster import Cluster
-from .deploy import Deployer
+from .pulumi import Project, PulumiError
 
 
 def exports(env: dict[str, str]) -> str:
@@ -48,39 +47,38 @@ def _interrupt(*_):
     raise KeyboardInterrupt
 
 
-def deployer(cluster: Cluster) -> Deployer:
+def cli_project(cluster: Cluster, stack: str) -> Project:
+    """The cluster's copy of the project for `apply`, `destroy` and `pulumi`."""
     env = {**os.environ, **cluster.env()}
-    return Deployer(["kubectl"], env, state_file=cluster.workdir / "deployed.json")
+    root = cluster.workdir / "cli" / stack
+    if (root / "project" / "Pulumi.yaml").exists():
+        project = Project(root, env, stack)
+        project.sync_program()
+        return project
+    project = Project.create(root, env, stack)
+    if "htcondor-pool:images" not in project.pulumi("config", "--json").stdout:
+        for role in ROLES:
+            project.config_set(f"images.{role}", env["HTCONDOR_POOL_TEST_IMAGE"], path=True)
+    return project
 
 
 def apply(cluster: Cluster, stack: str, settings: list[str]) -> None:
-    """`pulumi config set` of each setting, then `pulumi up`, on the stand-in engine. As in
-    a stack, settings stay until set again. The pool password is the one in the cluster's
-    Secret until passwordVersion changes, as the RandomPassword's keeper makes it: outside
-    the cluster only the settings and the keeper's value are kept."""
-    from tests.render import random_password, render, stack_config
-    env = cluster.env()
-    state = cluster.workdir / "stack.json"
-    kept = json.loads(state.read_text()) if state.exists() else {}
-    settings_now = {**kept.get("settings", {}), **parse_settings(settings)}
-    config = {**stack_config(stack), **settings_now}
-    if not any(key.endswith("images") for key in config):
-        config["images"] = json.dumps({role: env["HTCONDOR_POOL_TEST_IMAGE"] for role in ROLES})
-    rendered = render(config, stack=None)  # checks the config; names the Secret
-    (secret,) = [m for m in rendered.manifests() if m["kind"] == "Secret"]
-    version = next(r.inputs for r in rendered.resources if r.type.endswith("RandomPassword"))["keepers"]
-    password = None
-    if kept.get("keepers") == version:
-        current = deployer(cluster).get("secret", secret["metadata"]["namespace"], secret["metadata"]["name"])
-        if current is not None:
-            password = unscramble(base64.b64decode(current["data"]["POOL"]))
-    rendered = render(config, stack=None, password=password or random_password())
+    project = cli_project(cluster, stack)
+    for key, value in parse_settings(settings).items():
+        project.config_set(key, value)
     started = time.monotonic()
-    deployer(cluster).up(rendered)
-    state.write_text(json.dumps({"settings": settings_now, "keepers": version}))
-    print(f"applied in {time.monotonic() - started:.1f}s; outputs:")
-    for name, value in rendered.outputs.items():
-        print(f"  {name}: {'[secret]' if name in rendered.secret_outputs else value}")
+    result = project.pulumi("up", "--yes", check=False, timeout=None)
+    print(result.stdout, end="")
+    print(result.stderr, end="", file=sys.stderr)
+    if result.returncode != 0:
+        raise CliError(f"`pulumi up` exited {result.returncode}")
+    print(f"(pulumi up took {time.monotonic() - started:.1f}s)")
+
+
+def run_pulumi(cluster: Cluster, stack: str, args: list[str]) -> int:
+    """A `pulumi` command in the cluster's copy of the project, its output straight through."""
+    project = cli_project(cluster, stack)
+    return subprocess.run(["pulumi", *args], cwd=project.directory, env=project.pulumi_env).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,11 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("build", help="build every missing binary")
     commands.add_parser("up", help="start the cluster and print its environment")
     commands.add_parser("env", help="print the environment of the running cluster")
-    apply_parser = commands.add_parser("apply", help="apply a stack's objects as `pulumi up` would")
+    apply_parser = commands.add_parser("apply", help="`pulumi config set` each setting, then `pulumi up --yes`")
     apply_parser.add_argument("--stack", default="dev", help="Pulumi.<stack>.yaml to start from (default: dev)")
     apply_parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                               help="a stack config value, as `pulumi config set KEY VALUE` (repeatable)")
-    commands.add_parser("destroy", help="delete what `apply` created")
+    destroy_parser = commands.add_parser("destroy", help="`pulumi destroy --yes` of what `apply` created")
+    pulumi_parser = commands.add_parser("pulumi", help="any `pulumi` command in the cluster's project copy")
+    for sub in (destroy_parser, pulumi_parser):
+        sub.add_argument("--stack", default="dev", help="the stack (default: dev)")
+    pulumi_parser.add_argument("args", nargs=argparse.REMAINDER, help="the pulumi command and its arguments")
     commands.add_parser("down", help="stop and remove the cluster")
     args = parser.parse_args(argv)
     cluster = Cluster(args.name)
@@ -120,11 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "apply":
             apply(cluster, args.stack, args.set)
         elif args.command == "destroy":
-            deployer(cluster).destroy()
-            (cluster.workdir / "stack.json").unlink(missing_ok=True)
+            return run_pulumi(cluster, args.stack, ["destroy", "--yes"])
+        elif args.command == "pulumi":
+            return run_pulumi(cluster, args.stack, args.args[1:] if args.args[:1] == ["--"] else args.args)
         elif args.command == "down":
             cluster.down()
-    except (PrerequisiteError, PoolConfigError, CliError) as exc:
+    except (PrerequisiteError, PulumiError, CliError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

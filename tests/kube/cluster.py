@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tests.podsim.rootfs import PrerequisiteError
 
-from . import build, cgroups, images, pki
+from . import build, cgroups, images, pki, pulumi
 from .pki import Identity
 from .topology import API_PORT, API_SERVICE_IP, CLUSTER_DOMAIN, NODE_GATEWAY, NODE_IP, NODE_NAME, NODE_PREFIX
 
@@ -119,13 +119,19 @@ class Cluster:
         image = images.htcondor_image()
         pause = images.pause_image(binaries["pause"], pins["pause"]["image"])
         try:
-            return self._start(binaries, [pause, image], timeout)
+            state = self._start(binaries, [pause, image], timeout)
+            # The providers `pulumi` uses against this cluster, where it finds them without
+            # a warning or a download: the cluster's PULUMI_HOME.
+            pulumi.install_providers(binaries.providers(), {**os.environ, **self.env()})
+            return state
         except BaseException:
             self.down()
             raise
 
     def _start(self, binaries: build.Binaries, to_import: list[images.Image], timeout: float) -> State:
         self.workdir.mkdir(parents=True)
+        for directory in ("home", "state"):  # PULUMI_HOME and the file backend of env()
+            (self.workdir / "pulumi" / directory).mkdir(parents=True)
         self._create_network()
         made = cgroups.create(self.cgroup)
         listener = socket.socket()
@@ -157,9 +163,10 @@ class Cluster:
             pass_fds=[listener.fileno()], start_new_session=True,
             preexec_fn=lambda: cgroups.join(cgroup))
         listener.close()
-        kubectl_dir = str(Path(binaries["kubectl"]).parent)
+        # kubectl, and the Pulumi CLI with its language host, first on the users' PATH.
+        user_path = os.pathsep.join(str(Path(binaries[p]).parent) for p in ("kubectl", "pulumi"))
         state = State(self.name, node.pid, port, self.cgroup, [str(d) for d in made],
-                      to_import[1].name, kubectl_dir)
+                      to_import[1].name, user_path)
         (self.workdir / "state.json").write_text(json.dumps(state.__dict__, indent=2))
         deadline = time.monotonic() + timeout
         while not (self.workdir / "ready").exists():
