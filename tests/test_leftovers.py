@@ -50,8 +50,9 @@ def test_mounts_in_a_runs_work_directories_and_its_cgroups_are_leftovers():
 
 
 # ---- the check itself, on a machine where /run/netns did not exist -------------------------
-# Run in a mount namespace of its own whose /run is a new, empty tmpfs: the state of a machine
-# on which `ip netns add` never ran. The probe makes and removes a namespace as a clean run
+# Run in a mount namespace of its own, without the machine's /run/netns mount (if the machine
+# has one) and with a new, empty tmpfs as /run: the state of a machine on which `ip netns
+# add` never ran. The probe makes and removes a namespace as a clean run
 # does, then leaves each kind of thing behind once, and reports what the check saw each time.
 PROBE = r"""
 import json, os, signal, subprocess, sys, time
@@ -63,6 +64,7 @@ def ip(*args):
 
 report = {"netns_dir_before": os.path.exists(leftovers.NETNS_RUN_DIR)}
 snap = leftovers.take()
+report["netns_dir_mounted_before"] = leftovers.NETNS_RUN_DIR in snap.mounts
 ip("netns", "add", "leftover-probe-clean")
 ip("netns", "del", "leftover-probe-clean")
 report["netns_dir_mounted"] = leftovers.NETNS_RUN_DIR in leftovers._mount_points()
@@ -100,13 +102,14 @@ def test_on_a_machine_without_run_netns_a_clean_run_passes_and_each_leftover_fai
     env = {key: value for key, value in os.environ.items() if key != leftovers.MARKER}
     result = subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+         'if mountpoint -q /run/netns; then umount --recursive /run/netns; fi && '
          'mount -t tmpfs fresh-run /run && exec "$0" -c "$1"', sys.executable, PROBE],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     # The probe started where a fresh machine starts, and its first `ip netns add` made the
     # directory a mount, as on a fresh machine.
-    assert report["netns_dir_before"] is False
+    assert report["netns_dir_before"] is False and report["netns_dir_mounted_before"] is False
     assert report["netns_dir_mounted"] is True
     assert report["clean"] == []
     assert report["namespace"] == ["mount /run/netns", "mount /run/netns/leftover-probe-left",
