@@ -6,11 +6,13 @@ import re
 import time
 
 from pool.condor_config import CONDOR_PORT, LOCAL_DIR
-from pool.security import CONDOR_ID, ROLE_CAPABILITIES
+from pool.security import CONDOR_ID
 from tests.conftest import REPORTS
+from tests.htcondor_jobs import QueryFailed, when_answered
 from tests.podsim.kubelet import wait_until
 from tests.podsim.sandbox import CAPABILITIES
 from tests.render import render
+from tests.test_least_privilege import README_CAPABILITIES
 
 CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-worker"
 SERVICE_HOST = "htcondor-central-manager.htcondor.svc.cluster.local"
@@ -22,10 +24,11 @@ def the(cluster, deployment):
 
 
 def ads(cluster) -> set[tuple[str, str]]:
-    """(MyType, Name) of every ad `condor_status -any` shows in the central-manager pod."""
+    """(MyType, Name) of every ad `condor_status -any` shows in the central-manager pod; a
+    query that fails raises QueryFailed."""
     result = the(cluster, CM).exec(["condor_status", "-any", "-af", "MyType", "Name"], timeout=30)
     if result.returncode != 0:
-        return set()
+        raise QueryFailed(f"condor_status -any failed ({result.returncode}): {result.stderr.strip()}")
     return {tuple(line.split(None, 1)) for line in result.stdout.splitlines() if line.strip()}
 
 
@@ -66,8 +69,10 @@ def wait_for_ads(cluster, want, timeout=90):
     seen = {}
 
     def complete():
-        seen["have"] = ads(cluster)
-        return seen["have"] if want <= seen["have"] else None
+        answer = when_answered(lambda: ads(cluster))
+        if answer is not None:
+            seen["have"] = answer
+        return answer if answer is not None and want <= answer else None
 
     try:
         return wait_until(complete, timeout, 0.5, "ads")
@@ -102,7 +107,7 @@ def test_every_daemon_runs_with_only_its_roles_privileges(emulated_pool):
     numbers = {name: number for number, name in enumerate(CAPABILITIES)}
     for pod in emulated_pool.pods.values():
         role = {"central-manager": "centralManager"}.get(pod.role, pod.role)
-        allowed = sum(1 << numbers[c] for c in ROLE_CAPABILITIES.get(role, {}))
+        allowed = sum(1 << numbers[c] for c in README_CAPABILITIES[role])
         status = pod.exec(["sh", "-c", "for p in /proc/[0-9]*; do cat $p/status; done"]).stdout
         processes = status.split("Name:")[1:]
         assert any("condor_master" in p for p in processes), pod.name
@@ -169,15 +174,28 @@ def test_twenty_jobs_by_a_normal_user_run_to_completion(emulated_pool):
         assert out == f"{proc * proc}\n", proc
 
 
+def start_times(cluster, cm_pod: str) -> dict[tuple[str, str], str]:
+    """DaemonStartTime of every ad of a daemon outside the central manager's pod (the
+    schedd's and workers' masters, schedd and startds), by (MyType, Name)."""
+    result = the(cluster, CM).exec(["condor_status", "-any", "-af", "MyType", "Name", "DaemonStartTime"], timeout=30)
+    if result.returncode != 0:
+        raise QueryFailed(f"condor_status -any failed: {result.stderr.strip()}")
+    rows = [line.rsplit(None, 1) for line in result.stdout.splitlines() if line.strip()]
+    return {tuple(kind_name.split(None, 1)): started for kind_name, started in rows
+            if cm_pod not in kind_name and kind_name.split()[0] in ("DaemonMaster", "Scheduler", "StartD", "Machine")}
+
+
 def test_a_killed_central_manager_is_replaced_and_the_pool_heals(emulated_pool):
     old = the(emulated_pool, CM)
     wait_for_ads(emulated_pool, expected_ads(emulated_pool))
+    before = start_times(emulated_pool, old.name)
+    assert {kind for kind, _ in before} == {"DaemonMaster", "Scheduler", "StartD", "Machine"}, before
     emulated_pool.delete_pod(old.name)
     new = wait_until(lambda: [p for p in emulated_pool.pods_of(CM) if p.name != old.name], 30, 0.1,
                      "a replacement central manager")[0]
     assert new.ip != old.ip
     started = new.created
-    first = wait_until(lambda: ads(emulated_pool), 60, 0.1, "the new collector to answer")
+    first = wait_until(lambda: when_answered(lambda: ads(emulated_pool)), 60, 0.1, "the new collector to answer")
     first_answer = time.monotonic()
     # A fresh collector knows only its own pod's daemons: nothing of the pod it replaced,
     # and the schedd and workers have not found it yet.
@@ -191,6 +209,9 @@ def test_a_killed_central_manager_is_replaced_and_the_pool_heals(emulated_pool):
                    f"{first_answer - started:.1f}s after its pod started, knowing only its own "
                    f"{len(first)} ads; all {len(healed)} ads back {took:.1f}s after it started")
     assert not any(old.name in name for _, name in healed)
+    # Found again without a restart: the same schedd and worker daemons, started when they
+    # were before the central manager went.
+    assert start_times(emulated_pool, new.name) == before
 
 
 def outside_host_config(with_token: bool, daemons: str = "MASTER, STARTD") -> str:
@@ -300,7 +321,9 @@ def test_unauthenticated_outsiders_can_neither_advertise_nor_submit(emulated_poo
                         "-append", "queue", "/dev/null"], timeout=60)
     assert submit.returncode != 0 and "Failed to authenticate" in submit.stdout + submit.stderr, submit
     refused(schedd, "SchedLog", host.ip)
-    assert "0 jobs" in schedd.exec(["condor_q", "-allusers", "-totals"]).stdout
+    totals = schedd.exec(["condor_q", "-allusers", "-totals"])
+    assert totals.returncode == 0, totals.stderr
+    assert re.search(r"Total for all users: 0 jobs;", totals.stdout), totals.stdout
 
 
 def reaches(pod, address: str) -> bool:

@@ -34,5 +34,11 @@ def test_password_is_exported_only_as_a_secret(dev):
     assert "pool_password" in dev.secret_outputs
 
 
-def test_each_stack_gets_its_own_random_password():
-    assert render().password != render().password
+def test_the_password_is_a_long_random_one_the_provider_makes_per_stack():
+    # Its randomness is the random provider's (the real CLI's tests read it back from the
+    # stack); the program asks for a long one and keeps it until passwordVersion changes.
+    (password,) = render().of_type("random:index/randomPassword:RandomPassword")
+    assert password.inputs["length"] >= 32 and password.inputs["special"] is False
+    assert password.inputs["keepers"] == {"passwordVersion": "1"}
+    assert render().password == render().password  # one stack: kept
+    assert render({"passwordVersion": "2"}).password != render().password  # a new keeper: replaced
