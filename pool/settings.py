@@ -159,8 +159,8 @@ SETTINGS: tuple[Setting, ...] = (
             "needs `networkPolicy: true`.", shown_default="`[]`"),
     Setting("unprivilegedWorkers", "boolean", False, boolean,
             "`true`: workers run as the image's `condor` user with no capability (Pod Security `restricted`), "
-            "and every job runs as that one user instead of its submitter (see \"Least privilege\" for what "
-            "users give up). `false`: workers start as root, confined, and run each job as its owner."),
+            "and every job runs as that one user instead of its submitter (see [docs/security.md](docs/security.md#least-privilege) "
+            "for what users give up). `false`: workers start as root, confined, and run each job as its owner."),
     Setting("images", "object", dict(DEFAULT_IMAGES), per_role_images,
             "Image per role: keys `centralManager`, `schedd`, `worker`. Each pinned to a version tag or digest, "
             "not `latest`.", shown_default="see below"),
@@ -169,12 +169,12 @@ SETTINGS: tuple[Setting, ...] = (
             "as both request and limit.", shown_default="see below"),
     Setting("placement", "object", {role: {} for role in ROLES}, per_role_placement,
             "Where each role's pods may run, per role (keys `centralManager`, `schedd`, `worker`): "
-            "`{nodeSelector, tolerations, affinity, priorityClassName}`, as in a pod's spec (see \"Placement "
-            "and worker pools\").", shown_default="`{}` (anywhere)"),
+            "`{nodeSelector, tolerations, affinity, priorityClassName}`, as in a pod's spec (see "
+            "[docs/worker-pools.md](docs/worker-pools.md)).", shown_default="`{}` (anywhere)"),
     Setting("workerPools", "object", {}, worker_pools_rule,
             "Named worker pools beside the default one: `{NAME: {workers, image, cpu, memory, gpus, "
             "placement}}`, each its own Deployment `NAME-worker-POOL`; unset fields take the default worker's "
-            "values (see \"Placement and worker pools\").", shown_default="`{}` (none)"),
+            "values (see [docs/worker-pools.md](docs/worker-pools.md)).", shown_default="`{}` (none)"),
 )
 
 BY_KEY = {setting.key: setting for setting in SETTINGS}
