@@ -139,7 +139,12 @@ class HTCondorPool(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[config, credential, *depends_on]),
                 **manifest)
 
-        central_manager = deployment("centralManager", 1, [service, *policy])
+        # Not after the Service: its central-manager pods report to their own collector, not
+        # through the Service, and pulumi-kubernetes holds a Service with a selector until its
+        # endpoints have been still for 10 s, which would put 10 s before every pod. The
+        # Service is created beside the central manager, long before the schedd and workers
+        # that reach the central manager through it start (once it is available).
+        central_manager = deployment("centralManager", 1, [*policy])
         schedd = deployment("schedd", 1, [central_manager, spool], spool_claim=spool.metadata.name)
         # The default pool keeps the walkthrough's `workers` and Deployment `NAME-worker`;
         # each named pool is a Deployment of its own, so scaling one leaves the others be.

@@ -123,8 +123,9 @@ class Project:
 
     # ---- commands ------------------------------------------------------------------------
     def pulumi(self, *args: str, check: bool = True, timeout: float = COMMAND_TIMEOUT,
-               stdin: str | None = None) -> subprocess.CompletedProcess:
-        result = run(["pulumi", *args, "--color", "never"], self.directory, self.pulumi_env, timeout, stdin)
+               stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        result = run(["pulumi", *args, "--color", "never"], self.directory, {**self.pulumi_env, **(env or {})},
+                     timeout, stdin)
         if check and result.returncode != 0:
             raise PulumiError(f"`pulumi {shlex.join(args)}` exited {result.returncode}:\n"
                               f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}")
