@@ -4,7 +4,7 @@ pool, and reading the collector's CPU time from /proc before and after:
 
 - N distinct slot ads with `condor_advertise -multiple`, over one authenticated connection:
   the cost of an update itself (a lower bound: daemons send theirs over a connection each);
-- M ads each with its own `condor_advertise`, i.e. a new connection and a full PASSWORD
+- M ads each with its own `condor_advertise`, i.e. a new connection and a full IDTOKENS
   authentication per update: an upper bound (daemons reuse their security session).
 
     sudo .venv/bin/python -m bench.collector_load [--ads 5000] [--connections 200]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pool.condor_config import Intervals
 from tests.conftest import start_cluster
-from tests.htcondor_jobs import USER, submit
+from tests.htcondor_jobs import USER, QueryFailed, submit, when_answered
 from tests.podsim.kubelet import wait_until
 from tests.render import render
 # Every ad a formed pool shows (each daemon's and each master's), and the one pod of a
@@ -95,17 +95,19 @@ class Watch:
 
 def formation(profile: str, workers: int) -> dict:
     """Seconds from the last pod started to every daemon's ad visible (collector,
-    negotiator, schedd, every worker's slot), and to every master's ad as well."""
+    negotiator, schedd, every worker's slot), and to every master's ad as well; and from the
+    first pod started to every daemon's ad, which counts the pods' starts too."""
     cluster = start_cluster("bench")
     try:
         with Watch(cluster) as watch:
             cluster.apply_rendered(rendered_pool(profile, workers), timeout=600)
-            last_started = max(started_at(cluster, p) for p in cluster.pods.values())
+            starts = [started_at(cluster, p) for p in cluster.pods.values()]
             want = expected_ads(cluster)
             daemons = watch.all_seen({ad for ad in want if ad[0] != "DaemonMaster"}, timeout=900)
             masters = watch.all_seen(want, timeout=900)
-        return {f"pool formation, {workers} worker(s): daemons": daemons - last_started,
-                f"pool formation, {workers} worker(s): and masters": masters - last_started}
+        return {f"pool formation, {workers} worker(s): daemons": daemons - max(starts),
+                f"pool formation, {workers} worker(s): and masters": masters - max(starts),
+                f"pool formation, {workers} worker(s): daemons, from the first pod's start": daemons - min(starts)}
     finally:
         cluster.teardown()
 
@@ -147,8 +149,25 @@ def submit_text(executable: str, count: int, arguments: str = "", tag: str = "jo
 
 
 def completed(schedd, cluster_id: str) -> int:
+    """How many jobs of the cluster are in the history (a failed query raises: its message
+    must never count as jobs)."""
     result = schedd.exec(["condor_history", cluster_id, "-af", "ProcId"], user=USER, timeout=60)
-    return len(result.stdout.split())
+    if result.returncode != 0:
+        raise QueryFailed(f"condor_history failed: {result.stderr.strip()}")
+    procs = result.stdout.split()
+    assert all(p.isdigit() for p in procs), result.stdout
+    return len(procs)
+
+
+def job_times(schedd, cluster_id: str) -> dict[str, int]:
+    """HTCondor's own timestamps of a job (seconds): when it was queued, first started and
+    completed."""
+    result = schedd.exec(["condor_history", cluster_id, "-af", "QDate", "JobStartDate", "CompletionDate"],
+                         user=USER, timeout=60)
+    if result.returncode != 0:
+        raise QueryFailed(f"condor_history failed: {result.stderr.strip()}")
+    (row,) = [line.split() for line in result.stdout.splitlines() if line.strip()]
+    return dict(zip(("queued", "started", "completed"), map(int, row)))
 
 
 def jobs(profile: str) -> dict:
@@ -161,19 +180,20 @@ def jobs(profile: str) -> dict:
         schedd = the(cluster, SCHEDD)
         results = {}
 
-        started = time.time()
+        # The first job on an idle pool: from its submission (QDate) to its start
+        # (JobStartDate), by the schedd's own clock: the negotiation, the claim, the shadow
+        # and the starter. Whole seconds, as HTCondor keeps them.
         first = submit(schedd, "first", SLEEPER, submit_text("first.sh", 1, "5", "first"))
-        # Exactly "2": a failed query's message may contain the digit too.
-        wait_until(lambda: schedd.exec(["condor_q", first, "-af", "JobStatus"], user=USER).stdout.split() == ["2"]
-                   or completed(schedd, first), 900, POLL, "the first job to start")
-        results["first job start"] = time.time() - started
-        wait_until(lambda: completed(schedd, first) == 1, 900, POLL, "the first job to finish")
+        wait_until(lambda: when_answered(lambda: completed(schedd, first)) == 1, 900, POLL, "the first job to finish")
+        times = job_times(schedd, first)
+        results["first job start (QDate to JobStartDate, whole seconds)"] = times["started"] - times["queued"]
 
         for count, label in ((1, "1 job"), (200, "200 trivial jobs")):
             tag = f"batch{count}"
             started = time.time()
             cluster_id = submit(schedd, tag, TRIVIAL, submit_text(f"{tag}.sh", count, tag=tag))
-            wait_until(lambda: completed(schedd, cluster_id) == count, 3600, 0.5, f"{label} to complete")
+            wait_until(lambda: when_answered(lambda: completed(schedd, cluster_id)) == count, 3600, POLL,
+                       f"{label} to complete")
             results[label] = time.time() - started
         return results
     finally:
