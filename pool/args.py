@@ -54,6 +54,11 @@ class HTCondorPoolArgs:
     schedd_spool_size: str = _default("scheddSpoolSize")
     schedd_storage_class: str | None = _default("scheddStorageClass")
     schedd_spool_access_mode: str = _default("scheddSpoolAccessMode")
+    # The central manager's PersistentVolumeClaim (its SPOOL: the negotiator's accounting of
+    # users' usage and priorities, i.e. fair share): size, storage class and access mode.
+    central_manager_spool_size: str = _default("centralManagerSpoolSize")
+    central_manager_storage_class: str | None = _default("centralManagerStorageClass")
+    central_manager_spool_access_mode: str = _default("centralManagerSpoolAccessMode")
     # How often daemons advertise to the collector: a replaced central manager sees the
     # pool again within about twice this, at a load of about 2 * workers / this updates/s.
     update_interval_seconds: int = _default("updateIntervalSeconds")

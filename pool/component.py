@@ -31,9 +31,10 @@ class HTCondorPool(pulumi.ComponentResource):
     """A pool password in a Secret (the pool's signing key, for the central manager only),
     an IDTOKEN minted from it for the schedd and one for the workers, each in a Secret, the
     generated HTCondor configuration in a ConfigMap, a central-manager Service, a
-    NetworkPolicy, a PersistentVolumeClaim for the schedd's queue, and central-manager,
-    schedd and worker Deployments. The schedd and workers are created once the central
-    manager is Available, i.e. its collector answers (the walkthrough's order)."""
+    NetworkPolicy, PersistentVolumeClaims for the schedd's queue and the central manager's
+    accounting, and central-manager, schedd and worker Deployments. The schedd and workers
+    are created once the central manager is Available, i.e. its collector answers (the
+    walkthrough's order)."""
 
     central_manager_address: pulumi.Output[str]
     namespace: pulumi.Output[str]
@@ -67,7 +68,7 @@ class HTCondorPool(pulumi.ComponentResource):
         if args.create_namespace:
             # Pod Security Admission enforces the strongest standard all the pool's pods meet.
             enforce = security.weakest(
-                [security.pod_security_level(pod(role, spool_claim="spool" if role == "schedd" else None))
+                [security.pod_security_level(pod(role, spool_claim="spool" if role in manifests.SPOOL_ROLES else None))
                  for role in manifests.COMPONENTS] +
                 [security.pod_security_level(pod("worker", pool=p)) for p in args.pools()])
             ns = k8s.core.v1.Namespace(f"{name}-namespace", opts=child,
@@ -121,9 +122,13 @@ class HTCondorPool(pulumi.ComponentResource):
         credential_secrets.update({role: secret for role in SIGNING_KEY_ROLES})
 
         spool = k8s.core.v1.PersistentVolumeClaim(
-            manifests.spool_claim_name(name), opts=child, **manifests.schedd_spool_claim(
-                name, namespace, args.schedd_spool_size, args.schedd_storage_class,
+            manifests.spool_claim_name(name, "schedd"), opts=child, **manifests.spool_claim(
+                name, "schedd", namespace, args.schedd_spool_size, args.schedd_storage_class,
                 args.schedd_spool_access_mode))
+        central_manager_spool = k8s.core.v1.PersistentVolumeClaim(
+            manifests.spool_claim_name(name, "centralManager"), opts=child, **manifests.spool_claim(
+                name, "centralManager", namespace, args.central_manager_spool_size,
+                args.central_manager_storage_class, args.central_manager_spool_access_mode))
 
         def deployment(role: str, replicas: int, depends_on: list, pool: WorkerPool | None = None,
                        **extra) -> k8s.apps.v1.Deployment:
@@ -144,7 +149,8 @@ class HTCondorPool(pulumi.ComponentResource):
         # endpoints have been still for 10 s, which would put 10 s before every pod. The
         # Service is created beside the central manager, long before the schedd and workers
         # that reach the central manager through it start (once it is available).
-        central_manager = deployment("centralManager", 1, [*policy])
+        central_manager = deployment("centralManager", 1, [*policy, central_manager_spool],
+                                     spool_claim=central_manager_spool.metadata.name)
         schedd = deployment("schedd", 1, [central_manager, spool], spool_claim=spool.metadata.name)
         # The default pool keeps the walkthrough's `workers` and Deployment `NAME-worker`;
         # each named pool is a Deployment of its own, so scaling one leaves the others be.

@@ -152,20 +152,27 @@ def network_policy(instance: str, namespace_name, allowed_cidrs: tuple[str, ...]
     }
 
 
-def spool_claim_name(instance: str) -> str:
-    return f"{instance}-schedd-spool"
+# The roles whose state outlives their pods on a PersistentVolumeClaim of their own: the
+# schedd's queue, and the central manager's accounting (the negotiator's, in its SPOOL).
+SPOOL_ROLES = ("centralManager", "schedd")
 
 
-def schedd_spool_claim(instance: str, namespace_name, size: str, storage_class: str | None,
-                       access_mode: str) -> dict:
-    """The schedd's volume: its SPOOL and the submitters' home directories (subPaths
-    `spool` and `home`), so the queue and the jobs' files outlive the schedd pod."""
+def spool_claim_name(instance: str, role: str = "schedd") -> str:
+    return f"{object_name(instance, role)}-spool"
+
+
+def spool_claim(instance: str, role: str, namespace_name, size: str, storage_class: str | None,
+                access_mode: str) -> dict:
+    """A role's volume (SPOOL_ROLES). The schedd's holds its SPOOL and the submitters' home
+    directories (subPaths `spool` and `home`), so the queue and the jobs' files outlive the
+    schedd's pod; the central manager's is its SPOOL, so the negotiator's accounting (users'
+    usage and priorities) outlives the central manager's pod."""
     spec = {"accessModes": [access_mode], "resources": {"requests": {"storage": size}}}
     if storage_class is not None:
         spec["storageClassName"] = storage_class
     return {
-        "metadata": {"name": spool_claim_name(instance), "namespace": namespace_name,
-                     "labels": labels(instance, "schedd")},
+        "metadata": {"name": spool_claim_name(instance, role), "namespace": namespace_name,
+                     "labels": labels(instance, role)},
         "spec": spec,
     }
 
@@ -223,9 +230,9 @@ def pod_spec(role: str, spec: RoleSpec, config_map_name, credential_secret, work
              spool_claim=None, unprivileged_workers: bool = False, pool: str = DEFAULT_POOL) -> dict:
     """A role's pod (a worker's, of worker pool `pool`). `credential_secret` names the
     Secret with the role's credential (the signing key, or the role's token); the schedd's
-    needs the name of its volume's claim, `spool_claim`."""
-    if (role == "schedd") != (spool_claim is not None):
-        raise ValueError("the schedd, and only the schedd, mounts a spool claim")
+    and the central manager's need the name of their volume's claim, `spool_claim`."""
+    if (role in SPOOL_ROLES) != (spool_claim is not None):
+        raise ValueError("the schedd and the central manager, and only they, mount a spool claim")
     if spec.gpus and role != "worker":
         raise ValueError("only workers have GPUs")
     resources = {"cpu": spec.cpu, "memory": spec.memory}
@@ -277,11 +284,13 @@ def pod_spec(role: str, spec: RoleSpec, config_map_name, credential_secret, work
         ],
     }
     if spool_claim is not None:
-        # After the emptyDir: SPOOL is mounted inside LOCAL_DIR.
+        # After the emptyDir: SPOOL is mounted inside LOCAL_DIR. The central manager, which
+        # runs as condor, takes the whole volume: the kubelet makes a volume's root writable
+        # by the fsGroup, but not a subPath directory it creates.
         pod["containers"][0]["volumeMounts"] += [
             {"name": "spool", "mountPath": SPOOL_DIR, "subPath": "spool"},
             {"name": "spool", "mountPath": SUBMIT_HOME_DIR, "subPath": "home"},
-        ]
+        ] if role == "schedd" else [{"name": "spool", "mountPath": SPOOL_DIR}]
         pod["volumes"].append({"name": "spool", "persistentVolumeClaim": {"claimName": spool_claim}})
     # Where the pods may run (pool/placement.py): nodeSelector, tolerations, affinity,
     # priorityClassName, as given.

@@ -141,6 +141,18 @@ SETTINGS: tuple[Setting, ...] = (
             "the old one is gone. `ReadWriteOnce` is for storage drivers without it (Kubernetes before 1.29, "
             "non-CSI volumes); then only the Deployment's `Recreate` strategy keeps two schedds apart, which a "
             "`kubectl delete pod` bypasses."),
+    Setting("centralManagerSpoolSize", "string", "1Gi",
+            lambda n, v: validation.quantity(n, v, Decimal(2**20), "bytes"),
+            "Size of the central manager's PersistentVolumeClaim (`NAME-central-manager-spool`). It holds its "
+            "`SPOOL`: the negotiator's accounting of each user's accumulated usage and priority (fair share), so "
+            "a replaced central manager (rescheduled, drained, rolled by `pulumi up` or a password rotation) "
+            "keeps every user's priority."),
+    Setting("centralManagerStorageClass", "string", None, optional(validation.dns1123_subdomain),
+            "Storage class of that claim; empty uses the cluster's default class.", shown_default="(empty)"),
+    Setting("centralManagerSpoolAccessMode", "string", "ReadWriteOncePod",
+            lambda n, v: validation.one_of(n, v, SPOOL_ACCESS_MODES),
+            "As `scheddSpoolAccessMode`, for the central manager's claim: with `ReadWriteOncePod` a replacement "
+            "negotiator starts only once the old one is gone, so two never write the accounting at once."),
     Setting("updateIntervalSeconds", "integer", UPDATE_INTERVAL_SECONDS,
             validation.whole_number(lambda n, v: validation.whole_number_in(n, v, low, high, "seconds"),
                          f"a whole number of seconds from {low} to {high}"),

@@ -88,3 +88,41 @@ request_memory = 64
 {extra}
 queue {count}
 """
+
+
+# ---- fair share: the negotiator's accounting, as condor_userprio shows it ----------------
+def accounting_submit(seconds: int, group: str, user: str, count: int = 1, tag: str = "job") -> str:
+    """A sleeper charged to `group.user`: one submitter runs jobs for several accounting
+    users, each with a priority of its own, as HTCondor's accounting groups do."""
+    return sleeper_submit(seconds, f"accounting_group = {group}\naccounting_group_user = {user}",
+                          count=count, tag=tag)
+
+
+def user_priorities(cm) -> dict[str, tuple[float, float]]:
+    """(accumulated usage in seconds, effective priority) of each accounting user, from
+    `condor_userprio -allusers -l` in the central-manager pod; raises QueryFailed if the
+    negotiator does not answer."""
+    result = cm.exec(["condor_userprio", "-allusers", "-l"], timeout=60)
+    if result.returncode != 0:
+        raise QueryFailed(f"condor_userprio failed ({result.returncode}): {result.stderr.strip()}")
+    attributes = dict(re.findall(r"^(\w+?\d+) = (.*)$", result.stdout, re.MULTILINE))
+    users = {}
+    for key, value in attributes.items():
+        match = re.fullmatch(r"Name(\d+)", key)
+        if match and f"AccumulatedUsage{match.group(1)}" in attributes:
+            index = match.group(1)
+            users[value.strip('"')] = (float(attributes[f"AccumulatedUsage{index}"]),
+                                       float(attributes[f"Priority{index}"]))
+    return users
+
+
+def wait_for_accounting_after(cm, when: int, timeout: float = 120) -> None:
+    """Until the negotiator's accountant has charged usage up to after `when` (epoch
+    seconds): its `LastUpdate`, as condor_userprio shows it, is later. It updates at each
+    negotiation cycle (NEGOTIATOR_INTERVAL); the collector's copy of the negotiator's ad
+    would lag by up to NEGOTIATOR_UPDATE_INTERVAL."""
+    def charged():
+        result = cm.exec(["condor_userprio", "-allusers", "-l"], timeout=60)
+        match = re.search(r"^LastUpdate = (\d+)$", result.stdout, re.MULTILINE)
+        return result.returncode == 0 and match and int(match.group(1)) > when
+    wait_until(charged, timeout, 1, f"the accountant to charge usage past {when}")

@@ -27,7 +27,8 @@ from tests.credential_checks import (
     token_subjects, write_token,
 )
 from tests.htcondor_jobs import (
-    SLEEPER, QueryFailed, output, sleeper_submit, submit, wait_completed, wait_running, when_answered,
+    SLEEPER, QueryFailed, accounting_submit, job_rows, output, sleeper_submit, submit, user_priorities,
+    wait_completed, wait_for_accounting_after, wait_running, when_answered,
 )
 from tests.kube.kubectl import KubePod, Kubectl
 from tests.kube.pulumi import Project
@@ -360,6 +361,36 @@ def test_a_deleted_central_manager_pod_is_replaced_and_every_ad_comes_back(stack
     assert not any(old["metadata"]["name"] in name for _, name in healed)
 
 
+def test_fair_share_survives_the_central_managers_replacement_and_a_rotation(stack):
+    """Two accounting users' usage and priorities, as condor_userprio shows them, are the
+    same after the central manager's pod is deleted, and after `pulumi up` rolls it with a
+    new password: the negotiator reads them back from NAME-central-manager-spool."""
+    from tests.test_fair_share import ALICE, BOB, same_accounting
+    wait_for_ads(stack)
+    schedd = stack.pod("schedd")
+    alice = submit(schedd, "alice", SLEEPER, accounting_submit(20, "physics", "alice", count=2, tag="alice"))
+    bob = submit(schedd, "bob", SLEEPER, accounting_submit(2, "physics", "bob", tag="bob"))
+    wait_completed(schedd, alice, 2, timeout=180), wait_completed(schedd, bob, 1)
+    completed = max(int(row[0]) for cluster_id in (alice, bob)
+                    for row in job_rows(schedd, "condor_history", cluster_id, "CompletionDate"))
+    wait_for_accounting_after(stack.pod("central-manager"), completed)
+    before = user_priorities(stack.pod("central-manager"))
+    assert {ALICE, BOB} <= set(before) and before[ALICE][0] > before[BOB][0] > 0, before
+
+    def replacement(old: str) -> dict:
+        def answered():
+            pods = [p["metadata"]["name"] for p in stack.pods("central-manager") if p["metadata"]["name"] != old]
+            return pods and when_answered(lambda: user_priorities(KubePod(stack.kubectl, NAMESPACE, pods[0])))
+        return wait_until(answered, 180, 1, "the replacement's negotiator to answer")
+
+    old = stack.pod("central-manager").name
+    stack.kubectl("-n", NAMESPACE, "delete", "pod", old, timeout=120)
+    same_accounting(before, replacement(old))
+    old = stack.pod("central-manager").name
+    stack.up(passwordVersion="fair-share")
+    same_accounting(before, replacement(old))
+
+
 def pod_checksums(stack: Stack) -> dict[str, str]:
     """Each running pool pod's credential checksum (the annotation that rolls it), by name."""
     return {p["metadata"]["name"]: p["metadata"]["annotations"][manifests.CHECKSUM_CREDENTIAL]
@@ -466,15 +497,16 @@ def test_a_worker_pool_runs_on_the_node_its_node_selector_picks(stack):
 
 
 def test_destroy_removes_every_object_and_a_second_up_works(stack):
-    claim = stack.kubectl.json("-n", NAMESPACE, "get", "pvc", "htcondor-schedd-spool")
-    volume = claim["spec"]["volumeName"]
+    volumes = [stack.kubectl.json("-n", NAMESPACE, "get", "pvc", claim)["spec"]["volumeName"]
+               for claim in ("htcondor-schedd-spool", "htcondor-central-manager-spool")]
     stack.kubectl("delete", "namespace", RESTRICTED, "--ignore-not-found", "--wait=true", timeout=120)
     stack.project.destroy()
     stack.outputs = {}
     assert "NotFound" in stack.kubectl("get", "namespace", NAMESPACE, check=False).stderr
-    # The claim went with the namespace; its volume was released, wiped and offered again.
-    wait_until(lambda: stack.kubectl.json("get", "pv", volume)["status"]["phase"] == "Available",
-               60, 1, f"volume {volume} to be available again")
+    # The claims went with the namespace; their volumes were released, wiped and offered again.
+    for volume in volumes:
+        wait_until(lambda: stack.kubectl.json("get", "pv", volume)["status"]["phase"] == "Available",
+                   60, 1, f"volume {volume} to be available again")
     claimed = [pv["metadata"]["name"] for pv in stack.kubectl.json("get", "pv")["items"]
                if pv["spec"].get("claimRef", {}).get("namespace") == NAMESPACE]
     assert not claimed, claimed

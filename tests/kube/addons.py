@@ -11,7 +11,7 @@ STORAGE_CLASS = "local"
 VOLUME_SIZE = "20Gi"
 # Local volumes made ready per access mode; a released one is wiped and made anew (see
 # node.VolumeRecycler), so the pool never runs dry across `up`/`destroy` cycles.
-VOLUMES_PER_ACCESS_MODE = {"ReadWriteOncePod": 3, "ReadWriteOnce": 2}
+VOLUMES_PER_ACCESS_MODE = {"ReadWriteOncePod": 6, "ReadWriteOnce": 2}
 COREDNS_USER = "system:coredns"
 
 
