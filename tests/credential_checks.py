@@ -58,6 +58,18 @@ def address_of(pod, daemon: str, name: str) -> str:
     return address
 
 
+def wait_for_address(pod, daemon: str, name: str, timeout: float = 60) -> str:
+    """A daemon's address once the collector has its ad (a daemon just started advertises
+    within seconds; a master about 5 s after it starts)."""
+    from tests.podsim.kubelet import wait_until
+
+    def advertised():
+        result = pod.exec(["condor_status", f"-{daemon}", "-constraint", f'Name == "{name}"', "-af", "MyAddress"],
+                          timeout=60)
+        return result.stdout.strip() if result.stdout.strip().startswith("<") else None
+    return wait_until(advertised, timeout, 1, f"the {daemon} ad of {name}")
+
+
 FIND_SCRIPT = """\
 import os, stat, sys
 needles = [bytes.fromhex(h) for h in sys.stdin.read().split()]

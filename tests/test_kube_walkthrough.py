@@ -24,7 +24,7 @@ from pool.security import CONDOR_ID
 from tests.conftest import REPORTS
 from tests.credential_checks import (
     address_of, advertise, authorizations, denied_to, files_holding, held_credential, identity_with_token,
-    token_subjects, write_token,
+    token_subjects, wait_for_address, write_token,
 )
 from tests.htcondor_jobs import (
     SLEEPER, QueryFailed, accounting_submit, job_rows, output, sleeper_submit, submit, user_priorities,
@@ -425,7 +425,7 @@ def test_rotating_the_password_rolls_every_pod_and_the_pool_runs_a_job(stack):
     assert stack.project.output("worker_token") == stack.secret("worker").decode()
     wait_for_ads(stack, timeout=180)
     worker = stack.pod("worker")
-    master = address_of(worker, "master", stack.pod("central-manager").name)
+    master = wait_for_address(worker, "master", stack.pod("central-manager").name)
     execute = TOKEN_HOLDERS["worker"].subject(stack.outputs["central_manager_address"].rsplit(":", 1)[0])
     assert identity_with_token(worker, stack.secret("worker").decode(), master) == execute
     assert identity_with_token(worker, old_token, master) is None

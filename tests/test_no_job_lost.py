@@ -11,7 +11,7 @@ import pytest
 from pool import idtokens, manifests
 from pool.defaults import ROLES
 from pool.password import unscramble
-from tests.credential_checks import address_of, held_credential, identity_with_token
+from tests.credential_checks import held_credential, identity_with_token, wait_for_address
 from tests.conftest import REPORTS, running_pool
 from tests.htcondor_jobs import SLEEPER, output, queue_is_empty, sleeper_submit, submit, wait_completed, wait_running
 from tests.podsim.kubelet import wait_until
@@ -189,7 +189,7 @@ def test_rotating_the_password_rolls_every_pod_and_the_pool_reforms_under_it(poo
             idtokens.verify(secrets[role].decode(), key)
     wait_slots(pool)  # every new worker joined the new central manager
     worker = pool.pods_of(WORKER)[0]
-    master = address_of(worker, "master", the(pool, CM).name)
+    master = wait_for_address(worker, "master", the(pool, CM).name)
     assert identity_with_token(worker, secrets["worker"].decode(), master) == f"worker@{SERVICE_HOST}"
     assert identity_with_token(worker, old_token, master) is None
     schedd = the(pool, SCHEDD)

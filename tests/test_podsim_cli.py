@@ -120,8 +120,11 @@ def test_bad_arguments_fail_before_anything_starts():
 def test_ctrl_c_during_up_tears_down_everything_it_started():
     require_emulator()
     name = "ctrlc"
+    # As from a terminal: SIGINT at its default, even where this run was started with it
+    # ignored (a background job's), which Python would then leave ignored in `up`.
     up = subprocess.Popen([sys.executable, "-m", "tests.podsim", "--name", name, "up"], cwd=REPO,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until(lambda: any("central-manager" in ns for ns in leftover_namespaces(f"ps-{name}-")),
                    120, 0.02, "the first pod")
