@@ -99,3 +99,22 @@ def test_teardown_leaves_no_namespace_mount_or_process_behind():
     assert not workdir.exists()
     wait_until(lambda: subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode,
                10, 0.1, "the pod's processes to be gone")
+
+
+def test_a_start_clears_what_a_killed_run_left_and_refuses_a_running_cluster():
+    """A run killed before its teardown (SIGKILL, a restarted machine) leaves its namespaces;
+    the next start of a cluster of that name clears them, but never a cluster still running."""
+    from tests.conftest import start_cluster
+    left = Network("ps-stale-")
+    left.create()  # what a killed run left: a namespace with nothing running in it
+    assert leftover_namespaces("ps-stale-") == ["ps-stale-net"]
+    cluster = start_cluster("stale")
+    try:
+        assert leftover_namespaces("ps-stale-") == ["ps-stale-net"]  # its own, made afresh
+        cluster.run_host("sleeper", {}, ["sleep", "infinity"])
+        with pytest.raises(RuntimeError, match="'stale' is running"):
+            start_cluster("stale")
+        assert cluster.pods["sleeper"].running()
+    finally:
+        cluster.teardown()
+    assert not leftover_namespaces("ps-stale-")

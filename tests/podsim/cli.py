@@ -48,7 +48,7 @@ def request(name: str, message: dict, timeout: float | None = 60) -> dict:
         try:
             conn.connect(str(path))
         except (ConnectionRefusedError, FileNotFoundError):
-            raise CliError(f"the daemon of cluster {name!r} is gone; run `python -m tests.podsim down`") from None
+            raise CliError(f"the daemon of cluster {name!r} is gone; run `python -m tests.podsim --name {name} down`") from None
         conn.sendall(json.dumps(message).encode() + b"\n")
         reply = json.loads(conn.makefile().readline() or "{}")
     if "error" in reply:
@@ -80,7 +80,7 @@ def up(args) -> int:
     directory = state_dir(args.name)
     if (directory / "control.sock").exists() or leftover_namespaces(f"ps-{args.name}-"):
         raise CliError(f"cluster {args.name!r} is already up (or left over); "
-                       "run `python -m tests.podsim down` first")
+                       f"run `python -m tests.podsim --name {args.name} down` first")
     config = parse_settings(args.set)
     node = {"gpus": args.gpus, "labels": parse_settings(args.node_label, "--node-label", "pool=bigmem")}
     if not (REPO / f"Pulumi.{args.stack}.yaml").exists():
@@ -116,7 +116,7 @@ def up(args) -> int:
     if not text.startswith("ready"):
         daemon.wait(timeout=120)
         raise CliError(f"the pool did not come up:\n{text.split(chr(10), 1)[1]}"
-                       f"\nsee {directory / 'daemon.log'}; run `python -m tests.podsim down`")
+                       f"\nsee {directory / 'daemon.log'}; run `python -m tests.podsim --name {args.name} down`")
     print_pods(request(args.name, {"op": "pods"})["pods"])
     print(f"central manager: {rendered.outputs['central_manager_address']}")
     return 0

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from .kubelet import Pod, wait_until
-from .network import Network, leftover_namespaces
+from .network import Network, ip, leftover_namespaces, remove_namespace
 from .node import Node
 
 HTCONDOR_LOGS = ("MasterLog", "CollectorLog", "NegotiatorLog", "SchedLog", "ShadowLog",
@@ -20,6 +20,7 @@ HTCONDOR_LOGS = ("MasterLog", "CollectorLog", "NegotiatorLog", "SchedLog", "Shad
 
 class Cluster:
     def __init__(self, rootfs: Path, workdir: Path, name: str = "podsim", node: Node | None = None):
+        self.name = name
         self.rootfs = rootfs
         self.workdir = workdir
         self.node = node or Node(name)  # the one node every pod runs on
@@ -42,9 +43,15 @@ class Cluster:
     # ---- setup and teardown --------------------------------------------------------
     def start(self) -> "Cluster":
         stale = leftover_namespaces(self.prefix)
+        if any(ip("netns", "pids", netns, check=False).stdout.split() for netns in stale):
+            raise RuntimeError(f"an emulated cluster {self.name!r} is running: {stale}; "
+                               f"run `python -m tests.podsim --name {self.name} down`")
+        # What a run killed before its teardown left (the machine restarted, SIGKILL): nothing
+        # runs there any more, so clear it, as tests/kube does with its cluster's leftovers.
+        for netns in stale:
+            remove_namespace(netns)
         if stale:
-            raise RuntimeError(f"namespaces of an earlier emulated cluster remain: {stale}; "
-                               "run `python -m tests.podsim down`")
+            subprocess.run(["rm", "-rf", "--one-file-system", str(self.workdir)], check=False)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.network.create()
         self.event("cluster started")
