@@ -105,14 +105,18 @@ def user_priorities(cm) -> dict[str, tuple[float, float]]:
     result = cm.exec(["condor_userprio", "-allusers", "-l"], timeout=60)
     if result.returncode != 0:
         raise QueryFailed(f"condor_userprio failed ({result.returncode}): {result.stderr.strip()}")
-    attributes = dict(re.findall(r"^(\w+?\d+) = (.*)$", result.stdout, re.MULTILINE))
+    # HTCondor 23 prints one ad with numbered attributes (Name1, AccumulatedUsage1, ...);
+    # HTCondor 25 one ad per user, separated by blank lines.
     users = {}
-    for key, value in attributes.items():
-        match = re.fullmatch(r"Name(\d+)", key)
-        if match and f"AccumulatedUsage{match.group(1)}" in attributes:
-            index = match.group(1)
-            users[value.strip('"')] = (float(attributes[f"AccumulatedUsage{index}"]),
-                                       float(attributes[f"Priority{index}"]))
+    for block in re.split(r"\n\s*\n", result.stdout):
+        attributes = dict(re.findall(r"^(\w+) = (.*)$", block, re.MULTILINE))
+        for key, value in attributes.items():
+            match = re.fullmatch(r"Name(\d*)", key)
+            index = match.group(1) if match else None
+            if match and f"AccumulatedUsage{index}" in attributes and f"IsAccountingGroup{index}" in attributes \
+                    and attributes[f"IsAccountingGroup{index}"] == "false":
+                users[value.strip('"')] = (float(attributes[f"AccumulatedUsage{index}"]),
+                                           float(attributes[f"Priority{index}"]))
     return users
 
 
@@ -123,6 +127,6 @@ def wait_for_accounting_after(cm, when: int, timeout: float = 120) -> None:
     would lag by up to NEGOTIATOR_UPDATE_INTERVAL."""
     def charged():
         result = cm.exec(["condor_userprio", "-allusers", "-l"], timeout=60)
-        match = re.search(r"^LastUpdate = (\d+)$", result.stdout, re.MULTILINE)
-        return result.returncode == 0 and match and int(match.group(1)) > when
+        updates = [int(t) for t in re.findall(r"^LastUpdate = (\d+)$", result.stdout, re.MULTILINE)]
+        return result.returncode == 0 and updates and max(updates) > when
     wait_until(charged, timeout, 1, f"the accountant to charge usage past {when}")
