@@ -39,7 +39,7 @@ from tests.test_kube_walkthrough import (
 
 SCALE_TO = 16
 # A worker small enough that 16 fit beside the central manager and schedd on 2 CPUs.
-SMALL_WORKER = {"cpu": "100m", "memory": "256Mi"}
+SMALL_WORKER = {"cpu": "100m", "memory": "256Mi", "disk": "512Mi"}
 POLL = 0.2
 
 

@@ -6,7 +6,7 @@ so library callers get the same defaults and the same checks, naming the field."
 from dataclasses import dataclass, field
 
 from .condor_config import Intervals
-from .defaults import DRAIN_MARGIN_SECONDS
+from .defaults import DEFAULT_RESOURCES, DRAIN_MARGIN_SECONDS
 from .settings import ARG_SETTINGS, BY_KEY, check_together
 from .worker_pools import DEFAULT_POOL, WorkerPool
 
@@ -31,6 +31,7 @@ class RoleSpec:
     memory: str
     placement: dict = field(default_factory=dict)
     gpus: int = 0
+    disk: str = DEFAULT_RESOURCES["worker"]["disk"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class HTCondorPoolArgs:
     # or workers), reach HTCondor's port on the pool's pods. False: no policy at all.
     network_policy: bool = _default("networkPolicy")
     allowed_cidrs: tuple[str, ...] = _default("allowedCidrs")
+    # Where jobs on workers may connect (any port), never link-local (instance metadata);
+    # private ranges left out of broader networks (pool/validation.py).
+    worker_egress_cidrs: tuple[str, ...] = _default("workerEgressCidrs")
     # Workers as the image's condor user with no capability (Pod Security `restricted`):
     # every job then runs as that one user instead of its owner (pool/security.py).
     unprivileged_workers: bool = _default("unprivilegedWorkers")
@@ -93,16 +97,16 @@ class HTCondorPoolArgs:
     def role(self, role: str) -> RoleSpec:
         """The spec of a role named as in ROLES (the worker's: the default pool's)."""
         return RoleSpec(self.images[role], self.resources[role]["cpu"], self.resources[role]["memory"],
-                        self.placement[role])
+                        self.placement[role], disk=self.resources[role]["disk"])
 
     def pools(self) -> list[WorkerPool]:
         """Every worker pool, the default one first, with unset fields the default worker's."""
         worker = self.role("worker")
-        pools = [WorkerPool(DEFAULT_POOL, self.workers, worker.image, worker.cpu, worker.memory, 0,
+        pools = [WorkerPool(DEFAULT_POOL, self.workers, worker.image, worker.cpu, worker.memory, worker.disk, 0,
                             worker.placement)]
         for name, spec in self.worker_pools.items():
             pools.append(WorkerPool(
                 name, spec.get("workers", self.workers), spec.get("image", worker.image), spec.get("cpu", worker.cpu),
-                spec.get("memory", worker.memory), spec.get("gpus", 0),
+                spec.get("memory", worker.memory), spec.get("disk", worker.disk), spec.get("gpus", 0),
                 {**worker.placement, **spec.get("placement", {})}))
         return pools

@@ -59,7 +59,7 @@ class HTCondorPool(pulumi.ComponentResource):
         def pod(role: str, config_map_name="config", credential_secret="credential", spool_claim=None,
                 pool: WorkerPool | None = None) -> dict:
             spec = args.role(role) if pool is None else RoleSpec(pool.image, pool.cpu, pool.memory, pool.placement,
-                                                                 pool.gpus)
+                                                                 pool.gpus, pool.disk)
             return manifests.pod_spec(role, spec, config_map_name, credential_secret,
                                       args.worker_grace_period_seconds, spool_claim=spool_claim,
                                       unprivileged_workers=args.unprivileged_workers,
@@ -108,9 +108,16 @@ class HTCondorPool(pulumi.ComponentResource):
         service = k8s.core.v1.Service(f"{name}-central-manager", opts=child,
                                       **manifests.central_manager_service(name, namespace))
         # Before any pod, so that no pod is ever reachable from outside the pool.
-        policy = [k8s.networking.v1.NetworkPolicy(
-            f"{name}-ingress", opts=child,
-            **manifests.network_policy(name, namespace, args.allowed_cidrs))] if args.network_policy else []
+        # Likewise egress: nothing of a pod reaches beyond the pool, DNS and what stack config
+        # allows (jobs: workerEgressCidrs) from its first packet.
+        policy = [
+            k8s.networking.v1.NetworkPolicy(f"{name}-ingress", opts=child,
+                                            **manifests.network_policy(name, namespace, args.allowed_cidrs)),
+            k8s.networking.v1.NetworkPolicy(f"{name}-egress", opts=child,
+                                            **manifests.egress_policy(name, namespace)),
+            k8s.networking.v1.NetworkPolicy(f"{name}-worker-egress", opts=child, **manifests.worker_egress_policy(
+                name, namespace, [p.name for p in args.pools()], args.worker_egress_cidrs)),
+        ] if args.network_policy else []
 
         # A hash of a 240-bit random password, or of a token signed with a key derived from
         # it, reveals nothing, and as a plain value it keeps the Deployments' specs readable

@@ -31,6 +31,10 @@ CONDOR_PORT = 9618
 # Environment variables the worker's pod sets from its own resource limits (downward API).
 CPUS_ENV = "HTCONDOR_POOL_CPUS"
 MEMORY_MB_ENV = "HTCONDOR_POOL_MEMORY_MB"
+DISK_KB_ENV = "HTCONDOR_POOL_DISK_KB"
+# The share of a worker's disk (its ephemeral-storage limit) its slot advertises; the rest
+# is for HTCondor's logs, the job's file transfers and /tmp, which count against it too.
+SLOT_DISK_PERCENT = 90
 # The worker pool (workerPools) a worker's pod belongs to, which its slots advertise.
 WORKER_POOL_ENV = "HTCONDOR_POOL_WORKER_POOL"
 WORKER_POOL_ATTRIBUTE = "WorkerPool"
@@ -185,6 +189,11 @@ COLLECTOR_HOST = 127.0.0.1:{CONDOR_PORT}
 # from the downward API), not the node's.
 NUM_CPUS = $ENV({CPUS_ENV})
 MEMORY = $ENV({MEMORY_MB_ENV})
+# Disk (in KiB) is the container's ephemeral-storage limit, less room for HTCondor itself, not
+# the node's free space: past the limit the kubelet evicts the whole pod. ($INT takes a
+# macro's name and evaluates its value.)
+POOL_SLOT_DISK_KB = $ENV({DISK_KB_ENV}) * {SLOT_DISK_PERCENT} / 100
+DISK = $INT(POOL_SLOT_DISK_KB)
 NUM_SLOTS = 1
 NUM_SLOTS_TYPE_1 = 1
 SLOT_TYPE_1 = cpus=100%, memory=100%, disk=100%, swap=100%

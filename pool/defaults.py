@@ -16,13 +16,17 @@ DEFAULT_IMAGES = {
     "schedd": f"htcondor/submit:{HTCONDOR_IMAGE_TAG}",
     "worker": f"htcondor/execute:{HTCONDOR_IMAGE_TAG}",
 }
-# CPU and memory are both the request and the limit (Guaranteed QoS), so a worker's slot can
-# advertise exactly what it gets.
+# CPU, memory and disk (ephemeral storage: HTCondor's local directory, /tmp, its logs) are
+# each both the request and the limit (Guaranteed QoS), so a worker's slot can advertise
+# exactly what it gets. A worker's disk holds its jobs' sandboxes; the central manager's and
+# the schedd's state is on their volumes, so theirs holds only logs and scratch.
 DEFAULT_RESOURCES = {
-    "centralManager": {"cpu": "500m", "memory": "512Mi"},
-    "schedd": {"cpu": "500m", "memory": "1Gi"},
-    "worker": {"cpu": "1", "memory": "2Gi"},
+    "centralManager": {"cpu": "500m", "memory": "512Mi", "disk": "1Gi"},
+    "schedd": {"cpu": "500m", "memory": "1Gi", "disk": "2Gi"},
+    "worker": {"cpu": "1", "memory": "2Gi", "disk": "10Gi"},
 }
+# The least disk a role may have: room for HTCondor's logs and a job's sandbox.
+MIN_DISK_BYTES = 256 * 2**20
 
 # A leaving worker's running jobs get its grace period less this long to finish; the rest
 # is for ending the ones that do not, handing them back to the queue, and shutting down.

@@ -9,10 +9,11 @@ from .args import RoleSpec
 from .worker_pools import DEFAULT_POOL, GPU_RESOURCE, deployment_name
 from .condor_config import (
     CONDOR_CONFIG, CONDOR_PORT, CONFIG_DIR, CPUS_ENV, GPU_SNIPPET, WORKER_POOL_ENV, CREDENTIAL_DIR, CREDENTIAL_SOURCE_DIR, KEY_FILE_NAME,
-    LOCAL_DIR, MEMORY_MB_ENV, SHARED_SNIPPETS, SPOOL_DIR, SUBMIT_HOME_DIR, TOKEN_FILE_NAME, role_snippet_name,
+    DISK_KB_ENV, LOCAL_DIR, MEMORY_MB_ENV, SHARED_SNIPPETS, SPOOL_DIR, SUBMIT_HOME_DIR, TOKEN_FILE_NAME, role_snippet_name,
 )
 from .credentials import SIGNING_KEY_ROLES
 from .security import WRITABLE_SCRATCH, container_security_context, pod_security_context
+from .validation import egress_except
 
 # Kubernetes component names (labels, object-name suffixes) of the config roles.
 COMPONENTS = {"centralManager": "central-manager", "schedd": "schedd", "worker": "worker"}
@@ -30,10 +31,13 @@ CHECKSUM_CONFIG = "htcondor-pool/config-checksum"
 # Of the role's credential (the signing key, or the role's token): a new one rolls the pods.
 CHECKSUM_CREDENTIAL = "htcondor-pool/credential-checksum"
 
-# What each role's probes ask HTCondor, only ever of the pod's own daemons: a liveness
-# probe that depended on the central manager would restart every worker during a
-# central-manager outage.
-PROBE_COMMANDS = {
+# What each role's probes ask HTCondor, only ever of the pod's own daemons: a probe that
+# depended on the central manager would fail every worker during a central-manager outage.
+#
+# Readiness: the role's daemon answers a real query. A schedd busy with a large queue, or a
+# collector under a burst of updates, that cannot answer within the timeout is taken out of
+# the Service (the central manager's) until it can: nothing more.
+READINESS_COMMANDS = {
     # The collector answers a query on its own port (the Service routes only to ready pods,
     # so this must not go through the Service).
     "centralManager": ["condor_status", "-pool", f"127.0.0.1:{CONDOR_PORT}", "-collector", "-af", "Name"],
@@ -44,6 +48,15 @@ PROBE_COMMANDS = {
     "worker": ["/bin/sh", "-c",
                'condor_status -direct "$(head -n 1 "$(condor_config_val STARTD_ADDRESS_FILE)")" -af Name'],
 }
+# Liveness: the pod's condor_master answers (`condor_ping` of it, straight at its address
+# file; a master answers no status query). The master does none of the pool's work, so it
+# answers even while its schedd or collector is busy;
+# and it looks after those itself (restarting one that exits, killing one that stops
+# answering it for NOT_RESPONDING_TIMEOUT). A liveness probe that ran the readiness query
+# would have the kubelet restart a healthy but busy daemon: a restarted schedd drops its
+# shadows' connections, a restarted collector forgets the pool's ads.
+LIVENESS_COMMAND = ["/bin/sh", "-c",
+                    'condor_ping -addr "$(head -n 1 "$(condor_config_val MASTER_ADDRESS_FILE)")" -type MASTER READ']
 
 
 # The label naming a named worker pool's pods (the default pool's pods have none, as before
@@ -139,7 +152,7 @@ def pool_selector(instance: str) -> dict:
 def network_policy(instance: str, namespace_name, allowed_cidrs: tuple[str, ...]) -> dict:
     """Ingress to the pool's pods: HTCondor's port, from the pool's own pods and from the
     allowed CIDRs (outside submit hosts or workers). Nothing else reaches them, no other
-    port either (exec probes do not use the network). Egress stays open: jobs may need it."""
+    port either (exec probes do not use the network)."""
     sources = [{"podSelector": {"matchLabels": pool_selector(instance)}}]
     sources += [{"ipBlock": {"cidr": cidr}} for cidr in allowed_cidrs]
     return {
@@ -148,6 +161,51 @@ def network_policy(instance: str, namespace_name, allowed_cidrs: tuple[str, ...]
             "podSelector": {"matchLabels": pool_selector(instance)},
             "policyTypes": ["Ingress"],
             "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": CONDOR_PORT}]}],
+        },
+    }
+
+
+DNS_PORTS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+
+
+def egress_policy(instance: str, namespace_name) -> dict:
+    """Egress of the pool's pods, daemons and jobs alike: HTCondor's port, and DNS (to any
+    server: a cluster's DNS may be a Service, a node-local cache or the node itself).
+    HTCondor's port to any address, not only the pool's pods and allowedCidrs: a policy
+    cannot name the central manager's Service, and while that Service has no endpoint (the
+    central manager being replaced) a CNI checks the packet against the policy with the
+    Service's own address. Dropped there, every daemon's connect to the collector would
+    hang until its timeout, and a schedd so blocked stops serving its running jobs;
+    allowed, kube-proxy refuses it at once. Nothing else goes out: not the Kubernetes API
+    server, not other namespaces' services, not the cloud's instance metadata."""
+    return {
+        "metadata": {"name": f"{instance}-egress", "namespace": namespace_name, "labels": labels(instance)},
+        "spec": {
+            "podSelector": {"matchLabels": pool_selector(instance)},
+            "policyTypes": ["Egress"],
+            "egress": [{"ports": [{"protocol": "TCP", "port": CONDOR_PORT}]}, {"ports": DNS_PORTS}],
+        },
+    }
+
+
+def worker_egress_policy(instance: str, namespace_name, pools: list[str], egress_cidrs: tuple[str, ...]) -> dict:
+    """What jobs on the workers (of every worker pool) may reach besides the pool, on any
+    port: the egress CIDRs, less the link-local and private ranges inside each
+    (pool/validation.py)."""
+    blocks = []
+    for cidr in egress_cidrs:
+        block = {"cidr": cidr}
+        if except_ := egress_except(cidr):
+            block["except"] = except_
+        blocks.append({"ipBlock": block})
+    components = sorted(component("worker", pool) for pool in pools)
+    return {
+        "metadata": {"name": f"{instance}-worker-egress", "namespace": namespace_name, "labels": labels(instance)},
+        "spec": {
+            "podSelector": {"matchLabels": pool_selector(instance), "matchExpressions": [
+                {"key": "app.kubernetes.io/component", "operator": "In", "values": components}]},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": blocks}] if blocks else [],
         },
     }
 
@@ -196,9 +254,9 @@ def central_manager_service(instance: str, namespace_name) -> dict:
     }
 
 
-def _probe(role: str, period: int, failures: int) -> dict:
-    return {"exec": {"command": PROBE_COMMANDS[role]}, "periodSeconds": period,
-            "timeoutSeconds": 10, "failureThreshold": failures}
+def _probe(command: list[str], period: int, failures: int) -> dict:
+    return {"exec": {"command": command}, "periodSeconds": period, "timeoutSeconds": 10,
+            "failureThreshold": failures}
 
 
 HOME_DIR_ENV = "HTCONDOR_POOL_HOME_DIR"
@@ -222,6 +280,8 @@ def _env(role: str, pool: str = DEFAULT_POOL) -> list[dict]:
                 "containerName": CONTAINER, "resource": "limits.cpu", "divisor": "1"}}},
             {"name": MEMORY_MB_ENV, "valueFrom": {"resourceFieldRef": {
                 "containerName": CONTAINER, "resource": "limits.memory", "divisor": "1Mi"}}},
+            {"name": DISK_KB_ENV, "valueFrom": {"resourceFieldRef": {
+                "containerName": CONTAINER, "resource": "limits.ephemeral-storage", "divisor": "1Ki"}}},
         ]
     return env
 
@@ -235,7 +295,7 @@ def pod_spec(role: str, spec: RoleSpec, config_map_name, credential_secret, work
         raise ValueError("the schedd and the central manager, and only they, mount a spool claim")
     if spec.gpus and role != "worker":
         raise ValueError("only workers have GPUs")
-    resources = {"cpu": spec.cpu, "memory": spec.memory}
+    resources = {"cpu": spec.cpu, "memory": spec.memory, "ephemeral-storage": spec.disk}
     if spec.gpus:
         resources[GPU_RESOURCE] = str(spec.gpus)  # an extended resource: request and limit alike
     items = [{"key": key, "path": key if key == "condor_config" or key in SCRIPTS else f"config.d/{key}"}
@@ -262,8 +322,8 @@ def pod_spec(role: str, spec: RoleSpec, config_map_name, credential_secret, work
             "env": _env(role, pool),
             "ports": [{"name": "condor", "containerPort": CONDOR_PORT, "protocol": "TCP"}],
             "resources": {"requests": dict(resources), "limits": dict(resources)},
-            "readinessProbe": _probe(role, period=5, failures=3),
-            "livenessProbe": {**_probe(role, period=30, failures=4), "initialDelaySeconds": 30},
+            "readinessProbe": _probe(READINESS_COMMANDS[role], period=5, failures=3),
+            "livenessProbe": {**_probe(LIVENESS_COMMAND, period=30, failures=4), "initialDelaySeconds": 30},
             **container_extra,
             "volumeMounts": [
                 {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
@@ -279,8 +339,10 @@ def pod_spec(role: str, spec: RoleSpec, config_map_name, credential_secret, work
             {"name": "credential-source", "secret": {"secretName": credential_secret, "defaultMode": 0o400}},
             # The entrypoint's private copy, in memory: never on the node's disk.
             {"name": "credential", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
-            {"name": "local", "emptyDir": {}},
-            *({"name": name, "emptyDir": {}} for name in WRITABLE_SCRATCH),
+            # On the node's disk, within the container's ephemeral-storage limit: each at most
+            # that much, so that the kubelet evicts a pod that outgrows it before the node fills.
+            {"name": "local", "emptyDir": {"sizeLimit": spec.disk}},
+            *({"name": name, "emptyDir": {"sizeLimit": spec.disk}} for name in WRITABLE_SCRATCH),
         ],
     }
     if spool_claim is not None:

@@ -21,7 +21,7 @@ from decimal import Decimal
 from . import placement as placement_rules
 from . import validation
 from .defaults import (
-    DEFAULT_IMAGES, DEFAULT_RESOURCES, MIN_WORKER_GRACE_SECONDS, ROLES, SPOOL_ACCESS_MODES, UPDATE_INTERVAL_RANGE,
+    DEFAULT_IMAGES, DEFAULT_RESOURCES, MIN_DISK_BYTES, MIN_WORKER_GRACE_SECONDS, ROLES, SPOOL_ACCESS_MODES, UPDATE_INTERVAL_RANGE,
     UPDATE_INTERVAL_SECONDS,
 )
 from .errors import PoolConfigError
@@ -76,10 +76,10 @@ def optional(check: Rule) -> Rule:
     return lambda name, value: None if value in (None, "") else check(name, value)
 
 
-def cidrs(name: str, value: object) -> tuple[str, ...]:
+def cidrs(name: str, value: object, check: Rule = validation.cidr) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)):  # text that is not a JSON list, too
         raise PoolConfigError(name, value, 'a list of CIDRs, e.g. ["192.0.2.0/24"]')
-    return tuple(validation.cidr(f"{name}[{index}]", cidr) for index, cidr in enumerate(value))
+    return tuple(check(f"{name}[{index}]", cidr) for index, cidr in enumerate(value))
 
 
 def per_role_images(name: str, value: object) -> dict[str, str]:
@@ -93,10 +93,12 @@ def per_role_resources(name: str, value: object) -> dict[str, dict[str, str]]:
 
 
 def resources(name: str, value: object, defaults: dict[str, str]) -> dict[str, str]:
-    given = validation.known_keys(name, value, ("cpu", "memory"))
+    given = validation.known_keys(name, value, ("cpu", "memory", "disk"))
     return {"cpu": validation.quantity(f"{name}.cpu", validation.config_text(given.get("cpu", defaults["cpu"])), Decimal("0.001"), "CPU"),
             "memory": validation.quantity(f"{name}.memory", validation.config_text(given.get("memory", defaults["memory"])),
-                                          Decimal(64 * 2**20), "bytes")}
+                                          Decimal(64 * 2**20), "bytes"),
+            "disk": validation.quantity(f"{name}.disk", validation.config_text(given.get("disk", defaults["disk"])),
+                                        Decimal(MIN_DISK_BYTES), "bytes")}
 
 
 def per_role_placement(name: str, value: object) -> dict[str, dict]:
@@ -162,13 +164,23 @@ SETTINGS: tuple[Setting, ...] = (
             "(170/s at 1,000 workers). Raise it for pools of thousands of workers: see "
             "[docs/benchmarks.md](docs/benchmarks.md)."),
     Setting("networkPolicy", "boolean", True, boolean,
-            "Create the NetworkPolicy `NAME-ingress`: on the pool's pods, only HTCondor's port (9618/TCP) is "
-            "reachable, and only from this pool's pods and `allowedCidrs`. `false`: no policy (the cluster's "
+            "Create the NetworkPolicies `NAME-ingress`, `NAME-egress` and `NAME-worker-egress`: on the pool's "
+            "pods, only HTCondor's port (9618/TCP) is reachable, and only from this pool's pods and "
+            "`allowedCidrs`; the pool's pods reach out only to HTCondor's port (9618/TCP) and DNS, and jobs "
+            "on workers also to `workerEgressCidrs`. `false`: no policy (the cluster's "
             "defaults apply). Needs a CNI that enforces NetworkPolicy (Calico, Cilium, ...); others ignore it."),
     Setting("allowedCidrs", "array", (), cidrs,
             "Networks outside the pool let through the policy to port 9618, e.g. outside submit hosts or "
             "workers: `pulumi config set --path 'allowedCidrs[0]' 192.0.2.0/24`. CIDRs with no host bits set; "
             "needs `networkPolicy: true`.", shown_default="`[]`"),
+    Setting("workerEgressCidrs", "array", ("0.0.0.0/0", "::/0"),
+            lambda n, v: cidrs(n, v, validation.egress_cidr),
+            "Networks jobs on workers may connect to, any port (the egress NetworkPolicy `NAME-worker-egress`). "
+            "The link-local ranges (the cloud's instance metadata at 169.254.169.254) are never allowed, and the "
+            "private ranges (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7), where a "
+            "cluster's pods, Services and API server live, are left out of any broader network listed: list a "
+            "private network on its own to let jobs reach it (e.g. a storage server's). `[]`: jobs reach nothing "
+            "but the pool. Needs `networkPolicy: true`.", shown_default='`["0.0.0.0/0", "::/0"]`'),
     Setting("unprivilegedWorkers", "boolean", False, boolean,
             "`true`: workers run as the image's `condor` user with no capability (Pod Security `restricted`), "
             "and every job runs as that one user instead of its submitter (see [docs/security.md](docs/security.md#least-privilege) "
@@ -177,14 +189,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Image per role: keys `centralManager`, `schedd`, `worker`. Each pinned to a version tag or digest, "
             "not `latest`.", shown_default="see below"),
     Setting("resources", "object", {r: dict(v) for r, v in DEFAULT_RESOURCES.items()}, per_role_resources,
-            "`{cpu, memory}` per role (keys `centralManager`, `schedd`, `worker`): Kubernetes quantities used "
-            "as both request and limit.", shown_default="see below"),
+            "`{cpu, memory, disk}` per role (keys `centralManager`, `schedd`, `worker`): Kubernetes quantities "
+            "used as both request and limit; `disk` is the container's `ephemeral-storage` and the size limit "
+            "of its HTCondor directories (a worker's slot advertises 90% of it as its `Disk`).",
+            shown_default="see below"),
     Setting("placement", "object", {role: {} for role in ROLES}, per_role_placement,
             "Where each role's pods may run, per role (keys `centralManager`, `schedd`, `worker`): "
             "`{nodeSelector, tolerations, affinity, priorityClassName}`, as in a pod's spec (see "
             "[docs/worker-pools.md](docs/worker-pools.md)).", shown_default="`{}` (anywhere)"),
     Setting("workerPools", "object", {}, worker_pools_rule,
-            "Named worker pools beside the default one: `{NAME: {workers, image, cpu, memory, gpus, "
+            "Named worker pools beside the default one: `{NAME: {workers, image, cpu, memory, disk, gpus, "
             "placement}}`, each its own Deployment `NAME-worker-POOL`; unset fields take the default worker's "
             "values (see [docs/worker-pools.md](docs/worker-pools.md)).", shown_default="`{}` (none)"),
 )
@@ -199,6 +213,10 @@ def check_together(values: dict[str, object], name: Callable[[str], str]) -> Non
     if values["allowedCidrs"] and not values["networkPolicy"]:
         raise PoolConfigError(name("allowedCidrs"), list(values["allowedCidrs"]),
                               f"empty while {name('networkPolicy')} is false (there is no policy to open)")
+    if tuple(values["workerEgressCidrs"]) != BY_KEY["workerEgressCidrs"].default and not values["networkPolicy"]:
+        raise PoolConfigError(name("workerEgressCidrs"), list(values["workerEgressCidrs"]),
+                              f"the default while {name('networkPolicy')} is false (there is no policy to "
+                              "limit jobs' connections)")
 
 
 def markdown_table() -> str:

@@ -45,6 +45,35 @@ def cidr(key: str, value: object) -> str:
                                           "bits set (e.g. 192.0.2.0/24 or 198.51.100.7/32)") from None
 
 
+# Never reachable from a job: link-local addresses, where clouds serve instance metadata
+# (169.254.169.254, the classic route to the node's cloud credentials) and node-local agents.
+LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+# Where a cluster's pod, Service and API-server addresses live, in practically every cluster
+# (RFC 1918, the shared address space some CNIs use, IPv6 unique local): left out of a
+# broader network a job may reach, unless listed on their own.
+PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                   "100.64.0.0/10", "fc00::/7"))
+
+
+def egress_cidr(key: str, value: object) -> str:
+    """A network jobs on workers may reach: any CIDR but one inside the link-local range."""
+    cidr(key, value)
+    network = ipaddress.ip_network(value)  # type: ignore[arg-type]
+    if any(network.version == n.version and network.subnet_of(n) for n in LINK_LOCAL):
+        raise PoolConfigError(key, value, "a network outside the link-local ranges 169.254.0.0/16 and "
+                                          "fe80::/10, which hold the cloud's instance metadata: jobs never "
+                                          "reach them")
+    return value  # type: ignore[return-value]
+
+
+def egress_except(value: str) -> list[str]:
+    """What a NetworkPolicy's ipBlock of `value` must leave out: the link-local and private
+    ranges inside it (a private network listed on its own is allowed as it is)."""
+    network = ipaddress.ip_network(value)
+    return [str(n) for n in (*LINK_LOCAL, *PRIVATE)
+            if n.version == network.version and n != network and n.subnet_of(network)]
+
+
 def one_of(key: str, value: object, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise PoolConfigError(key, value, f"one of {', '.join(allowed)}")

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 from . import placement as placement_rules
 from . import validation
+from .defaults import MIN_DISK_BYTES
 from .errors import PoolConfigError
 
-POOL_KEYS = ("workers", "image", "cpu", "memory", "gpus", "placement")
+POOL_KEYS = ("workers", "image", "cpu", "memory", "disk", "gpus", "placement")
 # The default pool's WorkerPool, which no named pool may take.
 DEFAULT_POOL = "default"
 # Kubernetes' resource name for NVIDIA GPUs (the NVIDIA device plugin's).
@@ -29,6 +30,7 @@ class WorkerPool:
     image: str
     cpu: str
     memory: str
+    disk: str
     gpus: int
     placement: dict
 
@@ -50,6 +52,9 @@ def pool_spec(name: str, value: object) -> dict:
         checked["cpu"] = validation.quantity(f"{name}.cpu", validation.config_text(given["cpu"]), Decimal("0.001"), "CPU")
     if "memory" in given:
         checked["memory"] = validation.quantity(f"{name}.memory", validation.config_text(given["memory"]), Decimal(64 * 2**20), "bytes")
+    if "disk" in given:
+        checked["disk"] = validation.quantity(f"{name}.disk", validation.config_text(given["disk"]),
+                                              Decimal(MIN_DISK_BYTES), "bytes")
     if "placement" in given:
         checked["placement"] = placement_rules.placement(f"{name}.placement", given["placement"])
     return checked

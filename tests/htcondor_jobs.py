@@ -58,7 +58,7 @@ def wait_completed(schedd, cluster_id: str, count: int, timeout: float = 240) ->
     try:
         return wait_until(done, timeout, 1, f"{count} job(s) of cluster {cluster_id} to complete")
     except TimeoutError:
-        analysis = schedd.exec(["condor_q", "-better-analyze", cluster_id], user=USER).stdout
+        analysis = schedd.exec(["condor_q", "-better-analyze", cluster_id]).stdout  # as root: see test_job_confinement
         raise TimeoutError(f"jobs of cluster {cluster_id} did not complete:\n{analysis[-3000:]}") from None
 
 

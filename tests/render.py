@@ -166,3 +166,32 @@ def render(config: dict | None = None, stack: str = "dev", password: str | None 
                                   list(request.dependencies), inputs, secrets, raw))
     return Rendered(resources, {k: v for k, (v, _) in collected.items()},
                     {k for k, (_, s) in collected.items() if s}, mocks.resolved)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.render [--stack dev] [KEY=VALUE ...]`: a stack's Kubernetes objects
+    as YAML, for policy scanners (README: "What policy scanners report"). The Secrets hold
+    the mocks' password and tokens, never a real stack's."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m tests.render", description=main.__doc__.split(":", 1)[1])
+    parser.add_argument("--stack", default="dev", help="the Pulumi.<stack>.yaml to start from (default: dev)")
+    parser.add_argument("config", nargs="*", metavar="KEY=VALUE", help="stack config on top of it")
+    args = parser.parse_args(argv)
+    config = {}
+    for setting in args.config:
+        key, sep, value = setting.partition("=")
+        if not sep:
+            parser.error(f"{setting!r} is not KEY=VALUE")
+        config[key] = value
+    from pool.errors import PoolConfigError
+    try:
+        rendered = render(config, stack=args.stack)
+    except PoolConfigError as error:  # one line, as `pulumi up` shows it
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(yaml.safe_dump_all(rendered.manifests(), sort_keys=False), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

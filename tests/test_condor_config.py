@@ -4,6 +4,7 @@ import pytest
 
 from pool import condor_config, manifests
 from tests.condor_config_parser import as_list, expand, parse
+from tests.render import render
 
 HOST = "htcondor-central-manager.htcondor.svc.cluster.local"
 
@@ -113,6 +114,40 @@ def test_worker_has_one_partitionable_slot_sized_from_its_container(dev):
         "containerName": "htcondor", "resource": "limits.cpu", "divisor": "1"}
     assert env[condor_config.MEMORY_MB_ENV]["valueFrom"]["resourceFieldRef"] == {
         "containerName": "htcondor", "resource": "limits.memory", "divisor": "1Mi"}
+
+
+def test_a_workers_slot_advertises_its_disk_from_its_containers_limit(dev):
+    config = role_view(dev, "worker")
+    # in KiB; $INT() takes a macro's name, so the arithmetic sits in a macro of its own
+    assert config["POOL_SLOT_DISK_KB"] == f"$ENV({condor_config.DISK_KB_ENV}) * 90 / 100"
+    assert config["DISK"] == "$INT(POOL_SLOT_DISK_KB)"
+    (deployment,) = [r for r in dev.of_type("kubernetes:apps/v1:Deployment") if r.name == "htcondor-worker"]
+    env = {e["name"]: e for e in deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env[condor_config.DISK_KB_ENV]["valueFrom"]["resourceFieldRef"] == {
+        "containerName": "htcondor", "resource": "limits.ephemeral-storage", "divisor": "1Ki"}
+
+
+@pytest.mark.parametrize("role,disk", [("centralManager", "1Gi"), ("schedd", "2Gi"), ("worker", "10Gi")])
+def test_every_container_has_its_disk_as_request_limit_and_the_size_of_its_htcondor_directories(dev, role, disk):
+    from tests.test_component import pod_template
+    pod = pod_template(dev, role)["spec"]
+    (container,) = pod["containers"]
+    assert container["resources"]["requests"]["ephemeral-storage"] == disk
+    assert container["resources"]["limits"]["ephemeral-storage"] == disk
+    on_disk = [v for v in pod["volumes"] if "emptyDir" in v and v["emptyDir"].get("medium") != "Memory"]
+    assert {v["name"] for v in on_disk} == {"local", "tmp"}
+    assert all(v["emptyDir"]["sizeLimit"] == disk for v in on_disk)
+
+
+def test_disk_comes_from_stack_config_per_role_and_per_worker_pool():
+    from tests.test_component import pod_template
+    rendered = render({"resources": '{"worker": {"disk": "50Gi"}}',
+                       "workerPools": '{"scratch": {"disk": "500Gi"}, "plain": {}}'})
+    limits = {d.name: d.inputs["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["ephemeral-storage"]
+              for d in rendered.of_type("kubernetes:apps/v1:Deployment")}
+    assert limits == {"htcondor-central-manager": "1Gi", "htcondor-schedd": "2Gi", "htcondor-worker": "50Gi",
+                      "htcondor-worker-scratch": "500Gi", "htcondor-worker-plain": "50Gi"}
+    assert {"name": "local", "emptyDir": {"sizeLimit": "50Gi"}} in pod_template(rendered, "worker")["spec"]["volumes"]
 
 
 def test_worker_can_run_jobs_in_an_unprivileged_container(dev):

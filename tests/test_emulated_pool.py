@@ -5,6 +5,8 @@ import json
 import re
 import time
 
+import pytest
+
 from pool.condor_config import CONDOR_PORT, LOCAL_DIR
 from pool.security import CONDOR_ID
 from tests.conftest import REPORTS
@@ -98,6 +100,30 @@ def test_all_probes_pass_on_a_formed_pool(emulated_pool):
         container = pod.container
         for probe in ("readinessProbe", "livenessProbe"):
             assert pod.probe(container[probe]), f"{probe} of {pod.name}: {pod.probe_log[-1:]}"
+
+
+SIGNAL_DAEMON = 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "$1" ] && kill -"$2" "${p#/proc/}"; done; true'
+
+
+@pytest.mark.parametrize("deployment,daemon", [(SCHEDD, "condor_schedd"), (CM, "condor_collecto"),
+                                               (WORKER, "condor_startd")])
+def test_a_daemon_too_busy_to_answer_is_not_ready_but_not_restarted(emulated_pool, deployment, daemon):
+    """Readiness asks the daemon a real query, liveness only the pod's condor_master: a
+    daemon that cannot answer (stopped here, as one swamped with work answers too late)
+    fails readiness and passes liveness, so the kubelet takes it out of service instead of
+    restarting it."""
+    pod = the(emulated_pool, deployment)
+    readiness, liveness = pod.container["readinessProbe"], pod.container["livenessProbe"]
+    assert pod.probe(readiness) and pod.probe(liveness)  # both pass on a healthy pod
+    restarts = pod.restarts
+    pod.exec(["sh", "-c", SIGNAL_DAEMON, "sh", daemon, "STOP"])
+    try:
+        assert not pod.probe(readiness), f"{daemon} was stopped, yet its readiness query answered"
+        assert pod.probe(liveness), pod.probe_log[-1:]
+    finally:
+        pod.exec(["sh", "-c", SIGNAL_DAEMON, "sh", daemon, "CONT"])
+    wait_until(lambda: pod.probe(readiness), 60, 1, f"{daemon} to answer again")
+    assert pod.restarts == restarts
 
 
 def test_every_daemon_runs_with_only_its_roles_privileges(emulated_pool):

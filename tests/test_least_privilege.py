@@ -105,11 +105,12 @@ def test_the_standards_check_can_fail():
     assert pod_security_level(extra) == "privileged"
 
 
-def test_a_read_only_image_still_has_a_writable_tmp(dev):
+def test_a_read_only_image_still_has_a_writable_tmp_within_the_pods_disk(dev):
     for _, pod in pods(dev):
         (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/tmp"]
         (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
-        assert volume == {"name": mount["name"], "emptyDir": {}}
+        disk = pod["containers"][0]["resources"]["limits"]["ephemeral-storage"]
+        assert volume == {"name": mount["name"], "emptyDir": {"sizeLimit": disk}}
 
 
 def test_the_docs_give_the_reason_for_every_capability_kept():

@@ -39,8 +39,10 @@ def test_a_pool_takes_the_default_workers_values_where_unset_and_its_own_where_s
     found = deployments(render(stack="gpu-example"))
     default, gpu, bigmem = (pod(found[n]) for n in ("htcondor-worker", "htcondor-worker-gpu", "htcondor-worker-bigmem"))
     container = lambda p: p["containers"][0]  # noqa: E731
-    assert container(gpu)["resources"]["limits"] == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "1"}
-    assert container(bigmem)["resources"]["limits"] == {"cpu": "1", "memory": "256Gi"}  # cpu: the default worker's
+    assert container(gpu)["resources"]["limits"] == {"cpu": "8", "memory": "32Gi", "ephemeral-storage": "100Gi",
+                                                     "nvidia.com/gpu": "1"}
+    # cpu and disk: the default worker's
+    assert container(bigmem)["resources"]["limits"] == {"cpu": "1", "memory": "256Gi", "ephemeral-storage": "10Gi"}
     assert container(bigmem)["image"] == container(default)["image"]
     for p in (gpu, bigmem):
         # The default worker's drain, grace period, probes and least privilege.

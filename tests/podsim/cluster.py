@@ -160,36 +160,43 @@ class Cluster:
 
     # ---- NetworkPolicies -------------------------------------------------------------------
     def enforce_network_policies(self) -> None:
-        """Rewrite every pod's ingress rules from the policies and the pods there are now."""
+        """Rewrite every pod's ingress and egress rules from the policies and the pods there
+        are now."""
         # Terminating pods are still there, to be reached and to reach (a draining worker's
         # starter still talks to its shadow), until they are gone.
         with self.lock:
             for pod in list(self.pods.values()):
-                selecting = [p for p in self.network_policies.values()
-                             if p["metadata"].get("namespace", "default") == pod.namespace
-                             and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
-                             and _selects(p["spec"]["podSelector"], pod.labels)]
-                allowed = None
-                if selecting:
-                    allowed = [(self._sources(rule.get("from"), pod.namespace),
-                                [(port.get("protocol", "TCP"), port["port"]) for port in rule["ports"]]
-                                if rule.get("ports") else None)
-                               for policy in selecting for rule in policy["spec"].get("ingress", [])]
-                self.network.set_ingress(pod.netns, allowed)
+                for direction, peers_key, apply in (("Ingress", "from", self.network.set_ingress),
+                                                    ("Egress", "to", self.network.set_egress)):
+                    selecting = [p for p in self.network_policies.values()
+                                 if p["metadata"].get("namespace", "default") == pod.namespace
+                                 and direction in p["spec"].get("policyTypes", ["Ingress"])
+                                 and _selects(p["spec"]["podSelector"], pod.labels)]
+                    allowed = None
+                    if selecting:
+                        allowed = [(self._peers(rule.get(peers_key), pod.namespace),
+                                    [(port.get("protocol", "TCP"), port["port"]) for port in rule["ports"]]
+                                    if rule.get("ports") else None)
+                                   for policy in selecting
+                                   for rule in policy["spec"].get(direction.lower(), [])]
+                    apply(pod.netns, allowed)
 
-    def _sources(self, peers: list | None, namespace: str) -> list[str] | None:
+    def _peers(self, peers: list | None, namespace: str) -> list | None:
+        """A rule's peers as addresses: pod IPs, and CIDRs (with their exceptions, if any,
+        as (cidr, [except, ...])); None for anywhere."""
         if not peers:
-            return None  # from anywhere
-        sources = []
+            return None
+        found = []
         for peer in peers:
-            if set(peer) - {"podSelector", "ipBlock"} or "except" in peer.get("ipBlock", {}):
+            if set(peer) - {"podSelector", "ipBlock"}:
                 raise NotImplementedError(f"the emulator cannot enforce the peer {peer}")
             if "ipBlock" in peer:
-                sources.append(peer["ipBlock"]["cidr"])
+                block = peer["ipBlock"]
+                found.append((block["cidr"], block["except"]) if block.get("except") else block["cidr"])
             else:
-                sources += [p.ip for p in self.pods.values() if p.namespace == namespace
-                            and _selects(peer["podSelector"], p.labels)]
-        return sources
+                found += [p.ip for p in self.pods.values() if p.namespace == namespace
+                          and _selects(peer["podSelector"], p.labels)]
+        return found
 
     # ---- the ReplicaSet controller -------------------------------------------------------
     def roll_out(self, deployment: str, timeout: float) -> None:
@@ -237,11 +244,11 @@ class Cluster:
         return self.run_pod(name, template, manifest["metadata"].get("namespace", "default"), deployment)
 
     def run_pod(self, name: str, template: dict, namespace: str = "default",
-                deployment: str = "", subnet: int | None = None) -> Pod:
+                deployment: str = "", subnet: int | None = None, address: str | None = None) -> Pod:
         """A pod from a pod template (a bare one unless `deployment` owns it); returns once
-        its container's command runs. `subnet`: see Network.add_pod."""
+        its container's command runs. `subnet`, `address`: see Network.add_pod."""
         template = json.loads(json.dumps(template))
-        netns, address = self.network.add_pod(name, subnet)
+        netns, address = self.network.add_pod(name, subnet, address)
         labels = template.get("metadata", {}).get("labels", {})
         pod = Pod(name=name, namespace=namespace, deployment=deployment, role=labels.get(
                   "app.kubernetes.io/component", name), template=template,
@@ -302,10 +309,10 @@ class Cluster:
                 if other is not pod and other.admitted and c in other.claims()]
 
     def run_host(self, name: str, files: dict[str, str], command: list[str],
-                 env: dict[str, str] | None = None, subnet: int = 200) -> Pod:
+                 env: dict[str, str] | None = None, subnet: int = 200, address: str | None = None) -> Pod:
         """A machine outside the pool on the pod network, configured by its own admin: its
         files (mounted under /etc/outside) and command, nothing from the program. Its
-        address is in 10.244.`subnet`.0/24."""
+        address is in 10.244.`subnet`.0/24, or `address` (routed: see Network.add_pod)."""
         self.config_maps[f"{name}-files"] = {"data": files}
         template = {"metadata": {"labels": {}}, "spec": {
             "terminationGracePeriodSeconds": 5,
@@ -315,7 +322,7 @@ class Cluster:
                                              {"name": "local", "mountPath": "/var/lib/outside"}]}],
             "volumes": [{"name": "files", "configMap": {"name": f"{name}-files"}},
                         {"name": "local", "emptyDir": {}}]}}
-        return self.run_pod(name, template, subnet=subnet)
+        return self.run_pod(name, template, subnet=subnet, address=address)
 
     def pods_of(self, deployment: str) -> list[Pod]:
         return [p for p in self.pods.values() if p.deployment == deployment and not p.deleting]
@@ -418,6 +425,16 @@ def template_hash(template: dict) -> str:
 
 
 def _selects(selector: dict, labels: dict) -> bool:
-    if set(selector) - {"matchLabels"}:
+    """A label selector: matchLabels, and matchExpressions with In, NotIn, Exists and
+    DoesNotExist, as Kubernetes evaluates them."""
+    if set(selector) - {"matchLabels", "matchExpressions"}:
         raise NotImplementedError(f"the emulator cannot evaluate the selector {selector}")
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        matched = {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
+                   "Exists": key in labels, "DoesNotExist": key not in labels}
+        if operator not in matched:
+            raise NotImplementedError(f"the emulator cannot evaluate the operator {operator}")
+        if not matched[operator]:
+            return False
     return selector.get("matchLabels", {}).items() <= labels.items()

@@ -7,8 +7,10 @@
   pod's namespace has nftables rules that DNAT new connections to the VIP to the current
   ready endpoint, or reject them while there is none. Established connections stay with
   their endpoint through conntrack, so they see it close when it goes.
-- NetworkPolicies, as a CNI enforces them: a pod that a policy selects gets an input chain
-  that accepts replies, loopback and what the policies allow, and drops the rest.
+- NetworkPolicies, as a CNI enforces them: a pod that an ingress policy selects gets an
+  input chain, one that an egress policy selects an output chain, each accepting replies,
+  loopback and what the policies allow (after a Service's DNAT: pod addresses), and
+  dropping the rest.
 """
 
 import ipaddress
@@ -63,21 +65,20 @@ class Network:
         ip("-n", self.bridge_ns, "addr", "add", f"{GATEWAY}/{POD_NETWORK.prefixlen}", "dev", "br0")
         ip("-n", self.bridge_ns, "link", "set", "br0", "up")
 
-    def add_pod(self, name: str, subnet: int | None = None) -> tuple[str, str]:
+    def add_pod(self, name: str, subnet: int | None = None, address: str | None = None) -> tuple[str, str]:
         """A namespace and IP for a pod (in 10.244.`subnet`.0/24 if given, for hosts outside
-        the pool); returns (netns, ip). IPs are never reused."""
+        the pool; or at `address` anywhere else, routed beside the pod network, for hosts such
+        as a stand-in for the cloud's instance metadata); returns (netns, ip). IPs are never
+        reused."""
         netns = f"{self.prefix}{name}"
+        if address is not None:
+            return self._add_routed_host(netns, address)
         if subnet is None:
             address = str(POD_NETWORK.network_address + self._next_host)
         else:
             assert subnet in OUTSIDE_SUBNETS, subnet
             address = str(POD_NETWORK.network_address + subnet * 256 + self._next_host % 250 + 2)
-        veth = f"veth{self._next_host}"
-        self._next_host += 1
-        ip("netns", "add", netns)
-        with self._lock:
-            self.pod_namespaces.append(netns)
-        ip("-n", self.bridge_ns, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        veth = self._add_namespace_and_link(netns)
         ip("-n", self.bridge_ns, "link", "set", veth, "master", "br0", "up")
         ip("-n", netns, "addr", "add", f"{address}/{POD_NETWORK.prefixlen}", "dev", "eth0")
         ip("-n", netns, "link", "set", "eth0", "up")
@@ -85,6 +86,32 @@ class Network:
         ip("-n", netns, "route", "add", "default", "via", GATEWAY)
         self._write_service_rules(netns)
         return netns, address
+
+    def _add_routed_host(self, netns: str, address: str) -> tuple[str, str]:
+        """A host at `address`/32 behind its own link from the pod network's gateway, which
+        routes to it and answers for the pod network on its side (proxy ARP)."""
+        veth = self._add_namespace_and_link(netns)
+        ip("-n", self.bridge_ns, "link", "set", veth, "up")
+        for key in ("net.ipv4.ip_forward", f"net.ipv4.conf.{veth}.proxy_arp"):
+            subprocess.run(["ip", "netns", "exec", self.bridge_ns, "sysctl", "-qw", f"{key}=1"], check=True)
+        ip("-n", self.bridge_ns, "route", "add", f"{address}/32", "dev", veth)
+        ip("-n", netns, "addr", "add", f"{address}/32", "dev", "eth0")
+        for link in ("eth0", "lo"):
+            ip("-n", netns, "link", "set", link, "up")
+        ip("-n", netns, "route", "add", str(POD_NETWORK), "dev", "eth0")
+        self._write_service_rules(netns)
+        return netns, address
+
+    def _add_namespace_and_link(self, netns: str) -> str:
+        """A new network namespace with `eth0`, the end of a veth pair whose other end (the
+        name returned) stays in the bridge's namespace."""
+        veth = f"veth{self._next_host}"
+        self._next_host += 1
+        ip("netns", "add", netns)
+        with self._lock:
+            self.pod_namespaces.append(netns)
+        ip("-n", self.bridge_ns, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        return veth
 
     def remove_pod(self, netns: str) -> None:
         with self._lock:
@@ -127,22 +154,36 @@ class Network:
                 "    ct state established,related accept\n" + "\n".join(reject) + "\n  }\n"
                 "}\n")
 
-    def set_ingress(self, netns: str, allowed: list[tuple[list[str] | None, list[tuple[str, int]] | None]] | None) -> None:
+    def set_ingress(self, netns: str, allowed: list | None) -> None:
         """A pod's ingress as its NetworkPolicies allow it: None when no policy selects it
         (everything allowed), else (sources or None for any, ports or None for all) rules."""
-        lines = ["    ct state established,related accept", "    iif lo accept"]
-        for sources, ports in allowed or []:
-            if sources == []:
+        self._set_policy(netns, "input", "saddr", allowed)
+
+    def set_egress(self, netns: str, allowed: list | None) -> None:
+        """The same for a pod's egress: (destinations or None for any, ports or None) rules."""
+        self._set_policy(netns, "output", "daddr", allowed)
+
+    def _set_policy(self, netns: str, chain: str, field: str, allowed: list | None) -> None:
+        # Peers are addresses or CIDRs, or (cidr, [except, ...]) for an ipBlock with
+        # exceptions; IPv6 ones match IPv6 packets only.
+        lines = ["    ct state established,related accept", f"    {'iif' if chain == 'input' else 'oif'} lo accept"]
+        for peers, ports in allowed or []:
+            if peers == []:
                 continue  # a selector that matches no pod yet
-            match = f"ip saddr {{ {', '.join(sources)} }} " if sources else ""
-            for protocol, port in ports or [(None, None)]:
-                lines.append(f"    {match}{f'{protocol.lower()} dport {port} ' if port else ''}accept")
+            matches = [""] if peers is None else [_peer_match(field, peer) for peer in peers]
+            for match in matches:
+                for protocol, port in ports or [(None, None)]:
+                    lines.append(f"    {match}{f'{protocol.lower()} dport {port} ' if port else ''}accept")
         body = "\n".join(lines + ["    drop"]) if allowed is not None else ""
         with self._lock:
             if netns not in self.pod_namespaces:
                 return  # the pod is being removed
-            nft(netns, "table inet podsim_policy\ndelete table inet podsim_policy\n"
-                       "table inet podsim_policy {\n  chain input {\n    type filter hook input priority 0;\n"
+            table = f"podsim_{chain}_policy"
+            # After the Services' DNAT (-100), so the policy sees the endpoint, as a CNI's
+            # does; before their reject of a Service without endpoints (0): a CNI's policy
+            # drops a packet to such a Service's address before kube-proxy could refuse it.
+            nft(netns, f"table inet {table}\ndelete table inet {table}\n"
+                       f"table inet {table} {{\n  chain {chain} {{\n    type filter hook {chain} priority -10;\n"
                        f"{body}\n  }}\n}}\n")
 
     def _write_service_rules(self, netns: str) -> None:
@@ -157,6 +198,15 @@ class Network:
         for netns in list(self.pod_namespaces):
             self.remove_pod(netns)
         ip("netns", "del", self.bridge_ns, check=False)
+
+
+def _peer_match(field: str, peer) -> str:
+    cidr, excepts = peer if isinstance(peer, tuple) else (peer, [])
+    family = "ip6" if ":" in cidr else "ip"
+    match = f"{family} {field} {cidr} "
+    if excepts:
+        match += f"{family} {field} != {{ {', '.join(excepts)} }} "
+    return match
 
 
 def remove_namespace(netns: str) -> None:
