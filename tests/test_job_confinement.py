@@ -9,7 +9,8 @@ import re
 import pytest
 
 from tests.conftest import running_pool
-from tests.htcondor_jobs import SLEEPER, output, sleeper_submit, submit, wait_completed
+from tests.htcondor_jobs import SLEEPER, QueryFailed, output, sleeper_submit, submit, wait_completed
+from tests.podsim.kubelet import wait_until
 from tests.render import render
 from tests.test_emulated_pool import CM, SCHEDD, the
 
@@ -35,9 +36,12 @@ def pool():
 
 # ---- disk ----------------------------------------------------------------------------------
 def test_the_slot_advertises_its_containers_disk_less_htcondors_share(pool):
-    result = the(pool, CM).exec(["condor_status", "-af", "TotalSlotDisk"])
-    assert result.returncode == 0, result.stderr
-    (disk_kib,) = result.stdout.split()
+    def slot_disk():  # the worker's pod is ready before its slot's ad reaches the collector
+        result = the(pool, CM).exec(["condor_status", "-af", "TotalSlotDisk"])
+        if result.returncode != 0:
+            raise QueryFailed(result.stderr)
+        return result.stdout.split()
+    (disk_kib,) = wait_until(slot_disk, 60, 0.5, "the worker's slot ad")
     assert int(float(disk_kib)) == 2 * 1024 * 1024 * 90 // 100  # 90% of 2Gi, in KiB
 
 
