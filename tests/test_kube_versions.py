@@ -37,6 +37,8 @@ def test_every_component_is_pinned_to_one_release():
         for key, value in pins.items():
             if key == "module-version":  # a pseudo-version: one commit
                 assert re.fullmatch(r"v\d+\.\d+\.\d+-\d{14}-[0-9a-f]{12}", value), (name, key, value)
+            elif key == "version" and "debian-package" in pins:  # Debian: upstream and revision
+                assert re.fullmatch(r"\d+(\.\d+)+([+~][\w.+~]*)?-[\w.+~]+", value), (name, key, value)
             elif "version" in key:
                 assert re.fullmatch(r"\d+\.\d+\.\d+(\+[\w.+~-]+)?", value), (name, key, value)
 

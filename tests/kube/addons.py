@@ -13,6 +13,7 @@ VOLUME_SIZE = "20Gi"
 # node.VolumeRecycler), so the pool never runs dry across `up`/`destroy` cycles.
 VOLUMES_PER_ACCESS_MODE = {"ReadWriteOncePod": 6, "ReadWriteOnce": 2}
 COREDNS_USER = "system:coredns"
+KUBE_ROUTER_USER = "system:kube-router"
 
 
 def storage_class() -> dict:
@@ -79,6 +80,26 @@ def cluster_dns() -> list[dict]:
          "metadata": {"name": COREDNS_USER},
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": COREDNS_USER},
          "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": COREDNS_USER}]},
+    ]
+
+
+def kube_router_rbac() -> list[dict]:
+    """What kube-router's firewall reads, and no more: it watches pods, namespaces, nodes,
+    Services, Endpoints, EndpointSlices and NetworkPolicies (its manifests' ClusterRole also grants
+    leases and Service status, for the router and service proxy, which run nowhere here)."""
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": KUBE_ROUTER_USER},
+         "rules": [{"apiGroups": [""], "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
+                    "verbs": ["get", "list", "watch"]},
+                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                    "verbs": ["get", "list", "watch"]},
+                   {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+                    "verbs": ["get", "list", "watch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": KUBE_ROUTER_USER},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": KUBE_ROUTER_USER},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBE_ROUTER_USER}]},
     ]
 
 

@@ -179,8 +179,18 @@ def pulumi_cli(pins: dict) -> GoComponent:
         siblings, replaces=dict(pins.get("replace", {})))
 
 
+def kube_router(pins: dict) -> GoComponent:
+    """Its Makefile: CGO_ENABLED=0, the version and build date in its version package."""
+    version, module = pins["version"], pins["module"]
+    info = download(module, version)
+    stamp = (f"-X {module}/pkg/version.Version=v{version} "
+             f"-X {module}/pkg/version.BuildDate={info['Time'][:19]}Z")
+    return GoComponent("kube-router", module, version, [
+        Target("kube-router", f"{module}/cmd/kube-router", ldflags=stamp)], go_directive="1.21")
+
+
 GO_RECIPES = {"kubernetes": kubernetes, "etcd": etcd, "containerd": containerd, "runc": runc,
-              "coredns": coredns, "pulumi": pulumi_cli}
+              "coredns": coredns, "pulumi": pulumi_cli, "kube-router": kube_router}
 
 
 # ---- components built in their own source tree -----------------------------------------
@@ -420,6 +430,9 @@ def build_pause(pins: dict, kubernetes_pins: dict) -> Path:
     return _locked_build(f"pause-{pins['version']}-r{RECIPE_VERSION}", build)
 
 
+DEBIAN_PACKAGES = ("cni-plugins", "ipset")
+
+
 def ensure_debian_package(pins: dict) -> None:
     package, wanted = pins["debian-package"], pins["version"]
     installed = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package],
@@ -500,7 +513,8 @@ def build_all(only: tuple[str, ...] | None = None) -> Binaries:
             built[name] = build_tree(trees[name])
     if wanted("pause"):
         built["pause"] = build_pause(pins["pause"], pins["kubernetes"])
-    ensure_debian_package(pins["cni-plugins"])
+    for name in DEBIAN_PACKAGES:
+        ensure_debian_package(pins[name])
     return Binaries(_dirs(built, pins, assemble=True))
 
 

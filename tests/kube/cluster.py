@@ -23,6 +23,7 @@ from pathlib import Path
 from tests.podsim.rootfs import PrerequisiteError
 
 from . import build, cgroups, images, pki, pulumi
+from .addons import KUBE_ROUTER_USER
 from .pki import Identity
 from .topology import API_PORT, API_SERVICE_IP, CLUSTER_DOMAIN, NODE_GATEWAY, NODE_IP, NODE_NAME, NODE_PREFIX
 
@@ -49,6 +50,7 @@ def identities() -> list[Identity]:
         Identity("kubelet-serving", f"system:node:{NODE_NAME}", server_names=(NODE_NAME, NODE_IP), client=False),
         Identity("kube-proxy", "system:kube-proxy"),
         Identity("coredns", "system:coredns"),
+        Identity("kube-router", KUBE_ROUTER_USER),
     ]
 
 
@@ -144,7 +146,7 @@ class Cluster:
                              "htcondor-pool-test-admin")
         programs = {program: binaries[program] for program in (
             "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
-            "kube-proxy", "kubectl", "containerd", "ctr", "runc", "coredns")}
+            "kube-proxy", "kubectl", "containerd", "ctr", "runc", "coredns", "kube-router")}
         spec = {"workdir": str(self.workdir), "pki": str(credentials.directory), "binaries": programs,
                 "path": binaries.path, "cni_bin_dir": str(binaries.cni_bin_dir),
                 "cgroup_root": self.cgroup, "pause_image": to_import[0].name,

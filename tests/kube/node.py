@@ -12,7 +12,8 @@ cluster.py starts it in the cluster's network namespace and a new mount namespac
    it reads the values it wants instead, and the host keeps its own;
 2. starts etcd, kube-apiserver, the add-ons (tests/kube/addons.py), kube-controller-manager,
    kube-scheduler, containerd (importing the local images), the kubelet, kube-proxy
-   (nftables mode) and CoreDNS, each waiting for the one before to be healthy;
+   (nftables mode), CoreDNS and, once the node is registered, kube-router's firewall
+   (NetworkPolicy), each waiting for the one before to be healthy;
 3. forwards the host's loopback port it was handed to the API server, so `kubectl` on the
    host needs no route into the namespace;
 4. writes `ready` once the node is Ready and cluster DNS answers, then supervises: a
@@ -43,6 +44,9 @@ from .topology import (
     SERVICE_CIDR,
 )
 
+KUBE_ROUTER_HEALTH_PORT = 20244  # its default
+# The chains its firewall hooks into INPUT, FORWARD and OUTPUT (pkg/controllers/netpol).
+KUBE_ROUTER_CHAINS = ("KUBE-ROUTER-INPUT", "KUBE-ROUTER-FORWARD", "KUBE-ROUTER-OUTPUT")
 PRIVATE_TMPFS = ("/run", "/var/lib", "/var/log")
 READ_ONLY_SYSCTLS = ("/proc/sys/kernel", "/proc/sys/vm")
 # What the kubelet's container manager requires of the node's kernel and otherwise writes
@@ -205,7 +209,7 @@ class Node:
         self.healthy("kube-apiserver", lambda: self.https_ok(f"https://127.0.0.1:{API_PORT}/readyz"))
 
     def apply_addons(self) -> None:
-        self.apply([addons.storage_class(), *addons.cluster_dns()])
+        self.apply([addons.storage_class(), *addons.cluster_dns(), *addons.kube_router_rbac()])
         self.recycler = VolumeRecycler(self)
         self.recycler.fill()
         threading.Thread(target=self.recycler.run, name="volume-recycler", daemon=True).start()
@@ -348,6 +352,23 @@ state = '{c / "state"}'
         path.write_text(yaml.safe_dump(config))
         self.start("kube-proxy", [self.bins["kube-proxy"], f"--config={path}"])
 
+    def start_kube_router(self) -> None:
+        """NetworkPolicy, enforced as a cluster with kube-router's firewall does: iptables and
+        ipset rules in this node's namespace (FORWARD, with physdev for pods on the bridge),
+        written from the policies, pods and namespaces it watches. Only the firewall: pod
+        routes are the bridge CNI's, Services kube-proxy's."""
+        self.start("kube-router", [
+            self.bins["kube-router"], f"--kubeconfig={self.pki / 'kube-router.kubeconfig'}",
+            "--run-firewall=true", "--run-router=false", "--run-service-proxy=false",
+            f"--hostname-override={NODE_NAME}", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--health-port={KUBE_ROUTER_HEALTH_PORT}", "--metrics-port=0", "--v=1"])
+
+        def chains_exist() -> bool:
+            return all(subprocess.run(["iptables", "-t", "filter", "-S", chain], capture_output=True,
+                                      env=self.env).returncode == 0 for chain in KUBE_ROUTER_CHAINS)
+        self.healthy("kube-router", lambda: urllib.request.urlopen(
+            f"http://127.0.0.1:{KUBE_ROUTER_HEALTH_PORT}/healthz", timeout=2).status == 200 and chains_exist())
+
     def start_coredns(self) -> None:
         corefile = self.work / "Corefile"
         corefile.write_text(addons.corefile(self.pki / "coredns.kubeconfig"))
@@ -403,6 +424,7 @@ state = '{c / "state"}'
         self.start_coredns()
         wait_until(lambda: all(self.check_running(n) is None for n in self.processes) and self.node_ready(),
                    180, "the node to be Ready")
+        self.start_kube_router()  # it reads its Node object, which the kubelet registers
         wait_until(self.dns_answers, 120, "cluster DNS to answer through the kube-dns Service")
         (self.work / "ready").write_text(f"{time.monotonic() - started:.1f}\n")
         log(f"node ready in {time.monotonic() - started:.1f}s")
