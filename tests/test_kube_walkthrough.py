@@ -327,50 +327,6 @@ def test_a_job_submitted_through_kubectl_exec_runs_and_its_output_comes_back(sta
     assert output(schedd, "hello.out.0").startswith("slept 1s on htcondor-worker-")
 
 
-# Writes past the worker's disk (RESOURCES: 1Gi) into its sandbox, then waits to be stopped.
-DISK_FILLER = """#!/bin/sh
-dd if=/dev/zero of=filler bs=1M count=1280 2>&1
-sleep 600
-"""
-
-
-def test_a_job_writing_past_its_workers_disk_gets_only_that_worker_evicted_and_is_requeued(stack):
-    """The README's "Disk" section: a job that writes more than its worker's `disk` gets
-    that worker's pod evicted by the kubelet (its event names the limit), no other pod is
-    touched, and the job goes back to the queue when its lease runs out. The job asks to
-    start only once (Requirements on NumJobStarts), so it waits in the queue instead of
-    filling the next worker, and a short job lease makes the requeue come within the test."""
-    wait_for_ads(stack)
-    (worker,) = stack.pods("worker")
-    others = {p["metadata"]["uid"]: p["status"]["containerStatuses"][0]["restartCount"]
-              for role in ("central-manager", "schedd") for p in stack.pods(role)}
-    schedd = stack.pod("schedd")
-    cluster_id = submit(schedd, "filler", DISK_FILLER, sleeper_submit(
-        0, "job_lease_duration = 60\nrequirements = (MY.NumJobStarts =?= 0)", tag="filler"))
-    started = time.monotonic()
-
-    def evicted():
-        pod = stack.kubectl.json("-n", NAMESPACE, "get", "pod", worker["metadata"]["name"])
-        return pod if pod["status"].get("reason") == "Evicted" else None
-    pod = wait_until(evicted, 300, 2, "the worker's pod to be evicted")
-    events = stack.kubectl.json("-n", NAMESPACE, "get", "events", "--field-selector",
-                                f"reason=Evicted,involvedObject.name={worker['metadata']['name']}")["items"]
-    message = events[0]["message"] if events else pod["status"].get("message", "")
-    REPORTS.append(f"real cluster: a job wrote past its worker's 1Gi disk: the worker was evicted "
-                   f"{time.monotonic() - started:.0f}s after the submit; the kubelet's event: {message!r}")
-    assert pod["status"]["phase"] == "Failed"
-    assert "exceed" in message and "1Gi" in message, message
-    # Nothing else was touched: the same central manager and schedd, never restarted.
-    after = {p["metadata"]["uid"]: p["status"]["containerStatuses"][0]["restartCount"]
-             for role in ("central-manager", "schedd") for p in stack.pods(role)}
-    assert after == others
-    # The job is back in the queue, idle, after its one start; nothing was lost.
-    wait_until(lambda: job_rows(schedd, "condor_q", cluster_id, "JobStatus", "NumJobStarts") == [["1", "1"]],
-               240, 2, "the evicted worker's job to be requeued")
-    schedd.exec(["condor_rm", cluster_id], user="submitter")
-    wait_for_ads(stack)  # the Deployment's replacement worker joined
-
-
 def test_scaling_to_two_workers_and_back_to_one_loses_no_job(stack):
     stack.up(workers="2")
     wait_until(lambda: len(slots(stack) or ()) == 2, 120, 1, "two slots")
@@ -538,6 +494,54 @@ def test_a_worker_pool_runs_on_the_node_its_node_selector_picks(stack):
     stack.up(workerPools="{}")
     assert stack.pods("worker-ssd") == []
     assert "NotFound" in stack.kubectl("-n", NAMESPACE, "get", f"deploy/{WORKER}-ssd", check=False).stderr
+
+
+# Writes past the worker's disk (RESOURCES: 1Gi) into its sandbox, then waits to be stopped.
+DISK_FILLER = """#!/bin/sh
+dd if=/dev/zero of=filler bs=1M count=1280 2>&1
+sleep 600
+"""
+
+
+def test_a_job_writing_past_its_workers_disk_gets_only_that_worker_evicted_and_is_requeued(stack):
+    """The README's "Disk" section: a job that writes more than its worker's `disk` gets
+    that worker's pod evicted by the kubelet (its event names the limit), no other pod is
+    touched, and the job goes back to the queue when its lease runs out. The job asks to
+    start only once (Requirements on NumJobStarts), so it waits in the queue instead of
+    filling the next worker, and a short job lease makes the requeue come within the test."""
+    wait_for_ads(stack)
+    (worker,) = stack.pods("worker")
+    others = {p["metadata"]["uid"]: p["status"]["containerStatuses"][0]["restartCount"]
+              for role in ("central-manager", "schedd") for p in stack.pods(role)}
+    schedd = stack.pod("schedd")
+    cluster_id = submit(schedd, "filler", DISK_FILLER, sleeper_submit(
+        0, "job_lease_duration = 60\nrequirements = (MY.NumJobStarts =?= 0)", tag="filler"))
+    started = time.monotonic()
+
+    def evicted():
+        pod = stack.kubectl.json("-n", NAMESPACE, "get", "pod", worker["metadata"]["name"])
+        return pod if pod["status"].get("reason") == "Evicted" else None
+    pod = wait_until(evicted, 300, 2, "the worker's pod to be evicted")
+    events = stack.kubectl.json("-n", NAMESPACE, "get", "events", "--field-selector",
+                                f"reason=Evicted,involvedObject.name={worker['metadata']['name']}")["items"]
+    message = events[0]["message"] if events else pod["status"].get("message", "")
+    REPORTS.append(f"real cluster: a job wrote past its worker's 1Gi disk: the worker was evicted "
+                   f"{time.monotonic() - started:.0f}s after the submit; the kubelet's event: {message!r}")
+    assert pod["status"]["phase"] == "Failed"
+    assert "exceed" in message and "1Gi" in message, message
+    # Nothing else was touched: the same central manager and schedd, never restarted.
+    after = {p["metadata"]["uid"]: p["status"]["containerStatuses"][0]["restartCount"]
+             for role in ("central-manager", "schedd") for p in stack.pods(role)}
+    assert after == others
+    # The job is back in the queue, idle, after its one start; nothing was lost.
+    wait_until(lambda: job_rows(schedd, "condor_q", cluster_id, "JobStatus", "NumJobStarts") == [["1", "1"]],
+               240, 2, "the evicted worker's job to be requeued")
+    schedd.exec(["condor_rm", cluster_id], user="submitter")
+    wait_for_ads(stack)  # the Deployment's replacement worker joined
+    # The evicted pod stays, Failed, as Kubernetes keeps evicted pods until deleted; and
+    # the collector keeps its slot's ad until the ad's lifetime runs out (no startd was
+    # left to withdraw it). Hence this test's place, last before the destroy.
+    stack.kubectl("-n", NAMESPACE, "delete", "pod", worker["metadata"]["name"])
 
 
 def test_destroy_removes_every_object_and_a_second_up_works(stack):
