@@ -1,6 +1,8 @@
 """The program's defaults and fixed limits, which the settings (pool/settings.py), the
 arguments (pool/args.py) and the rendering share."""
 
+from decimal import Decimal
+
 from .condor_config import Intervals
 
 # Roles as stack config and HTCondorPoolArgs spell them, in creation order.
@@ -25,8 +27,11 @@ DEFAULT_RESOURCES = {
     "schedd": {"cpu": "500m", "memory": "1Gi", "disk": "2Gi"},
     "worker": {"cpu": "1", "memory": "2Gi", "disk": "10Gi"},
 }
-# The least disk a role may have: room for HTCondor's logs and a job's sandbox.
+# The least each resource may be, and its unit, for every role and worker pool: disk leaves
+# room for HTCondor's logs and a job's sandbox.
 MIN_DISK_BYTES = 256 * 2**20
+RESOURCE_MINIMUMS = {"cpu": (Decimal("0.001"), "CPU"), "memory": (Decimal(64 * 2**20), "bytes"),
+                     "disk": (Decimal(MIN_DISK_BYTES), "bytes")}
 
 # A leaving worker's running jobs get its grace period less this long to finish; the rest
 # is for ending the ones that do not, handing them back to the queue, and shutting down.

@@ -21,9 +21,10 @@ from decimal import Decimal
 from . import placement as placement_rules
 from . import validation
 from .defaults import (
-    DEFAULT_IMAGES, DEFAULT_RESOURCES, MIN_DISK_BYTES, MIN_WORKER_GRACE_SECONDS, ROLES, SPOOL_ACCESS_MODES, UPDATE_INTERVAL_RANGE,
+    DEFAULT_IMAGES, DEFAULT_RESOURCES, MIN_WORKER_GRACE_SECONDS, RESOURCE_MINIMUMS, ROLES, SPOOL_ACCESS_MODES, UPDATE_INTERVAL_RANGE,
     UPDATE_INTERVAL_SECONDS,
 )
+from .condor_config import SLOT_DISK_PERCENT
 from .errors import PoolConfigError
 from .worker_pools import worker_pools as worker_pools_rule
 
@@ -93,12 +94,9 @@ def per_role_resources(name: str, value: object) -> dict[str, dict[str, str]]:
 
 
 def resources(name: str, value: object, defaults: dict[str, str]) -> dict[str, str]:
-    given = validation.known_keys(name, value, ("cpu", "memory", "disk"))
-    return {"cpu": validation.quantity(f"{name}.cpu", validation.config_text(given.get("cpu", defaults["cpu"])), Decimal("0.001"), "CPU"),
-            "memory": validation.quantity(f"{name}.memory", validation.config_text(given.get("memory", defaults["memory"])),
-                                          Decimal(64 * 2**20), "bytes"),
-            "disk": validation.quantity(f"{name}.disk", validation.config_text(given.get("disk", defaults["disk"])),
-                                        Decimal(MIN_DISK_BYTES), "bytes")}
+    given = validation.known_keys(name, value, tuple(RESOURCE_MINIMUMS))
+    return {key: validation.quantity(f"{name}.{key}", validation.config_text(given.get(key, defaults[key])), *minimum)
+            for key, minimum in RESOURCE_MINIMUMS.items()}
 
 
 def per_role_placement(name: str, value: object) -> dict[str, dict]:
@@ -191,7 +189,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("resources", "object", {r: dict(v) for r, v in DEFAULT_RESOURCES.items()}, per_role_resources,
             "`{cpu, memory, disk}` per role (keys `centralManager`, `schedd`, `worker`): Kubernetes quantities "
             "used as both request and limit; `disk` is the container's `ephemeral-storage` and the size limit "
-            "of its HTCondor directories (a worker's slot advertises 90% of it as its `Disk`).",
+            f"of its HTCondor directories (a worker's slot advertises {SLOT_DISK_PERCENT}% of it as its `Disk`).",
             shown_default="see below"),
     Setting("placement", "object", {role: {} for role in ROLES}, per_role_placement,
             "Where each role's pods may run, per role (keys `centralManager`, `schedd`, `worker`): "

@@ -3,11 +3,10 @@
 slots advertising `WorkerPool = "POOL"` so that jobs can pick it."""
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from . import placement as placement_rules
 from . import validation
-from .defaults import MIN_DISK_BYTES
+from .defaults import RESOURCE_MINIMUMS
 from .errors import PoolConfigError
 
 POOL_KEYS = ("workers", "image", "cpu", "memory", "disk", "gpus", "placement")
@@ -48,13 +47,9 @@ def pool_spec(name: str, value: object) -> dict:
         checked["gpus"] = _count(f"{name}.gpus", given["gpus"])
     if "image" in given:
         checked["image"] = validation.pinned_image(f"{name}.image", given["image"])
-    if "cpu" in given:
-        checked["cpu"] = validation.quantity(f"{name}.cpu", validation.config_text(given["cpu"]), Decimal("0.001"), "CPU")
-    if "memory" in given:
-        checked["memory"] = validation.quantity(f"{name}.memory", validation.config_text(given["memory"]), Decimal(64 * 2**20), "bytes")
-    if "disk" in given:
-        checked["disk"] = validation.quantity(f"{name}.disk", validation.config_text(given["disk"]),
-                                              Decimal(MIN_DISK_BYTES), "bytes")
+    for key, minimum in RESOURCE_MINIMUMS.items():
+        if key in given:
+            checked[key] = validation.quantity(f"{name}.{key}", validation.config_text(given[key]), *minimum)
     if "placement" in given:
         checked["placement"] = placement_rules.placement(f"{name}.placement", given["placement"])
     return checked

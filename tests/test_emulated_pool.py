@@ -238,9 +238,10 @@ def test_a_killed_central_manager_is_replaced_and_the_pool_heals(emulated_pool):
     # Found again without a restart: the same schedd and worker daemons, started when they
     # were before the central manager went. (A startd's own StartD ad may come back a little
     # after its slots'.)
-    after = wait_until(lambda: (lambda now: now if set(now) >= set(before) else None)(
-        when_answered(lambda: start_times(emulated_pool, new.name)) or {}), 60, 1, "every daemon's ad")
-    assert after == before
+    def all_back():
+        now = when_answered(lambda: start_times(emulated_pool, new.name)) or {}
+        return now if set(now) >= set(before) else None
+    assert wait_until(all_back, 60, 1, "every daemon's ad") == before
 
 
 def outside_host_config(with_token: bool, daemons: str = "MASTER, STARTD") -> str:

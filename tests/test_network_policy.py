@@ -1,7 +1,7 @@
 """The NetworkPolicies, on by default: only this pool's pods and the configured CIDRs reach
-HTCondor's port on the pool's pods; the pool's pods reach only each other's HTCondor port,
-the configured CIDRs' and DNS; jobs on workers also `workerEgressCidrs`, never link-local
-(instance metadata) and, within a broader network, never the private ranges."""
+HTCondor's port on the pool's pods; the pool's pods reach out only to HTCondor's port and
+DNS; jobs on workers also to `workerEgressCidrs`, never link-local (instance metadata) and,
+within a broader network, never the private ranges."""
 
 import pytest
 
