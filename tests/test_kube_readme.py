@@ -76,10 +76,24 @@ def test_the_readmes_command_brings_up_a_pool_and_pulumi_destroy_removes_it(kube
         assert list((base / "home" / ".pulumi" / "stacks").rglob("dev.json"))  # --local: under the test's HOME
         assert (base / "checkout" / "venv" / "bin" / "python").exists()  # made by Pulumi from requirements.txt
 
-        answer = wait_until(lambda: (lambda r: r.stdout if r.returncode == 0 and "Machine" in r.stdout else None)(
-            kubectl("-n", NAMESPACE, "exec", f"deploy/{CM}", "--", "condor_status", "-any", "-af", "MyType",
-                    check=False)), 180, 1, "the pool's ads")
-        assert {"Collector", "Negotiator", "Scheduler", "Machine"} <= set(answer.split())
+        wanted = {"Collector", "Negotiator", "Scheduler", "Machine"}
+        seen: set[str] = set()
+
+        def every_daemon_advertised() -> bool:
+            # Each daemon sends its first ad on its own schedule after its pod starts, so the
+            # test waits for all of them, not for the first one (a clean-clone CI queried
+            # after the worker's ad and before the schedd's)
+            answer = kubectl("-n", NAMESPACE, "exec", f"deploy/{CM}", "--", "condor_status", "-any", "-af",
+                             "MyType", check=False)
+            if answer.returncode == 0:
+                seen.clear()
+                seen.update(answer.stdout.split())
+            return wanted <= seen
+
+        try:
+            wait_until(every_daemon_advertised, 180, 1, "the pool's ads")
+        except TimeoutError:
+            raise AssertionError(f"after 180 s the collector knew {sorted(seen)}, missing {sorted(wanted - seen)}")
     finally:
         destroyed = as_user("pulumi destroy --yes")
     assert destroyed.returncode == 0, destroyed.stdout[-4000:] + destroyed.stderr[-2000:]
