@@ -19,3 +19,4 @@ pulumi.export("central_manager_deployment_name", pool.central_manager_deployment
 pulumi.export("schedd_deployment_name", pool.schedd_deployment_name)
 pulumi.export("worker_deployment_name", pool.worker_deployment_name)
 pulumi.export("worker_pool_deployment_names", pool.worker_pool_deployment_names)
+pulumi.export("metrics_address", pool.metrics_address)

@@ -40,7 +40,7 @@ def rendered_pool(profile: str, workers: int):
     snippet emptied so that HTCondor's defaults apply (300 s updates, 60 s negotiation)."""
     rendered = render({"workers": str(workers), "resources": '{"worker": {"cpu": "1", "memory": "512Mi"}}'})
     if profile == "seed defaults":
-        (config_map,) = rendered.of_type("kubernetes:core/v1:ConfigMap")
+        (config_map,) = [c for c in rendered.of_type("kubernetes:core/v1:ConfigMap") if c.name == "htcondor-config"]
         config_map.inputs["data"][INTERVALS_SNIPPET] = "# HTCondor's defaults, as in the seed.\n"
     return rendered
 

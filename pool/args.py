@@ -43,6 +43,10 @@ class HTCondorPoolArgs:
     # False: use an existing namespace instead of creating (and owning) it.
     create_namespace: bool = _default("createNamespace")
     workers: int = _default("workers")
+    # Bursting: the most workers of the default pool (None: `workers`, no bursting), and how
+    # long a burst worker stays without a claim (named pools take it unless they set theirs).
+    max_workers: int | None = _default("maxWorkers")
+    idle_shutdown_seconds: int = _default("idleShutdownSeconds")
     pool_name: str = _default("poolName")
     # Changing it draws a new pool password (a keeper of the RandomPassword): every pod
     # rolls onto the new Secret and the tokens minted from it.
@@ -70,6 +74,10 @@ class HTCondorPoolArgs:
     # Where jobs on workers may connect (any port), never link-local (instance metadata);
     # private ranges left out of broader networks (pool/validation.py).
     worker_egress_cidrs: tuple[str, ...] = _default("workerEgressCidrs")
+    # The metrics exporter (NAME-metrics): on by default; who may scrape it; a ServiceMonitor.
+    metrics: bool = _default("metrics")
+    metrics_allowed_cidrs: tuple[str, ...] = _default("metricsAllowedCidrs")
+    metrics_service_monitor: bool = _default("metricsServiceMonitor")
     # Workers as the image's condor user with no capability (Pod Security `restricted`):
     # every job then runs as that one user instead of its owner (pool/security.py).
     unprivileged_workers: bool = _default("unprivilegedWorkers")
@@ -103,10 +111,18 @@ class HTCondorPoolArgs:
         """Every worker pool, the default one first, with unset fields the default worker's."""
         worker = self.role("worker")
         pools = [WorkerPool(DEFAULT_POOL, self.workers, worker.image, worker.cpu, worker.memory, worker.disk, 0,
-                            worker.placement)]
+                            worker.placement, max_workers=self.workers if self.max_workers is None else self.max_workers,
+                            idle_shutdown_seconds=self.idle_shutdown_seconds)]
         for name, spec in self.worker_pools.items():
+            workers = spec.get("workers", self.workers)
             pools.append(WorkerPool(
-                name, spec.get("workers", self.workers), spec.get("image", worker.image), spec.get("cpu", worker.cpu),
+                name, workers, spec.get("image", worker.image), spec.get("cpu", worker.cpu),
                 spec.get("memory", worker.memory), spec.get("disk", worker.disk), spec.get("gpus", 0),
-                {**worker.placement, **spec.get("placement", {})}))
+                {**worker.placement, **spec.get("placement", {})}, max_workers=spec.get("maxWorkers", workers),
+                idle_shutdown_seconds=spec.get("idleShutdownSeconds", self.idle_shutdown_seconds)))
         return pools
+
+    @property
+    def bursts(self) -> bool:
+        """Some worker pool may start burst workers: the pool runs an autoscaler."""
+        return any(pool.bursts for pool in self.pools())

@@ -157,6 +157,11 @@ def intervals_config(intervals: Intervals) -> str:
 UPDATE_INTERVAL = {intervals.update}
 SCHEDD_INTERVAL = {intervals.update}
 MASTER_UPDATE_INTERVAL = {intervals.update}
+# The negotiator's own ad (its last cycles' statistics): every 300 s by HTCondor's default,
+# which would leave the metrics' negotiation figures minutes old.
+NEGOTIATOR_UPDATE_INTERVAL = {intervals.update}
+# Likewise the collector's own ad (its update statistics): every 900 s by default.
+COLLECTOR_UPDATE_INTERVAL = {intervals.update}
 NEGOTIATOR_INTERVAL = {intervals.negotiator}
 # A submit asks the negotiator for a cycle at once; HTCondor's defaults make it wait until
 # 20 s after the previous cycle began (NEGOTIATOR_CYCLE_DELAY), so a job submitted to an
@@ -182,6 +187,12 @@ COLLECTOR_HOST = 127.0.0.1:{CONDOR_PORT}
 """
     # The schedd and workers present the token the program minted for their role.
     header += f"SEC_TOKEN_DIRECTORY = {CREDENTIAL_DIR}\n"
+    if role == "schedd":
+        return header + f"""\
+# The keys the schedd verifies readers' tokens with (with burst workers: SCHEDD, the
+# autoscaler's; pool/credentials.py). Not the pool's key: the schedd never holds it.
+SEC_PASSWORD_DIRECTORY = {CREDENTIAL_DIR}
+"""
     if role != "worker":
         return header
     return header + f"""\
@@ -229,6 +240,34 @@ def gpu_config() -> str:
 # the job that asks for it (request_gpus).
 use FEATURE:GPUs
 """
+
+
+METRICS_SNIPPET = "50-metrics.conf"
+
+
+def _client_config(who: str) -> str:
+    """A program that runs no daemon, only HTCondor's client, proving who it is with its own
+    token (READ scope only), never by the file system (it shares no host with the daemons)."""
+    return f"""\
+# {who}: no daemon, a client only, proving who it is with its own token (READ scope only),
+# never by the file system. A query that is not answered fails within QUERY_TIMEOUT, and
+# it tries again (the exporter serves htcondor_up 0 meanwhile; the autoscaler decides again
+# a few seconds later) instead of hanging.
+SEC_TOKEN_DIRECTORY = {CREDENTIAL_DIR}
+SEC_CLIENT_AUTHENTICATION_METHODS = IDTOKENS
+QUERY_TIMEOUT = 10
+"""
+
+
+def metrics_config() -> str:
+    return _client_config("The metrics exporter, a client of the collector")
+
+
+AUTOSCALER_SNIPPET = "50-autoscaler.conf"
+
+
+def autoscaler_config() -> str:
+    return _client_config("The autoscaler, a client of the collector and the schedds")
 
 
 def snippet_files(central_manager_host: str, pool_name: str, uid_domain: str,

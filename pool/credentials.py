@@ -15,6 +15,8 @@ token. What a token may do is the intersection of its scopes and the ALLOW lists
 generated configuration (pool/condor_config.py).
 """
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 
 
@@ -34,3 +36,23 @@ TOKEN_HOLDERS = {
     "schedd": TokenHolder("submit", ("READ", "ADVERTISE_MASTER", "ADVERTISE_SCHEDD")),
     "worker": TokenHolder("worker", ("READ", "ADVERTISE_MASTER", "ADVERTISE_STARTD")),
 }
+
+# The metrics exporter (stack config `metrics`) only reads the collector's ads: its token
+# may do nothing else. Not a role's: only a pool with metrics has it.
+METRICS_TOKEN_HOLDER = TokenHolder("metrics", ("READ",))
+
+# The autoscaler (stack config `maxWorkers`) reads the schedds' idle jobs and the collector's
+# slots: READ scope only as well. Only a pool that may burst has it.
+AUTOSCALER_TOKEN_HOLDER = TokenHolder("autoscaler", ("READ",))
+
+# The schedd verifies no token signed with the pool's key (it does not hold it), so a reader
+# of its queue (the autoscaler) presents a token signed with a key of its own: SCHEDD, in the
+# schedd's SEC_PASSWORD_DIRECTORY. HTCondor's client sends each server a token signed with a
+# key that server names. The key is derived from the pool's, one way: holding it, the schedd
+# can mint tokens only itself accepts, and learns nothing of the pool's key. A new pool
+# password (passwordVersion) gives a new one.
+SCHEDD_KEY_ID = "SCHEDD"
+
+
+def schedd_key(pool_password: str) -> str:
+    return hmac.new(pool_password.encode(), b"htcondor-pool schedd key", hashlib.sha256).hexdigest()

@@ -27,6 +27,11 @@ DEFAULT_RESOURCES = {
     "schedd": {"cpu": "500m", "memory": "1Gi", "disk": "2Gi"},
     "worker": {"cpu": "1", "memory": "2Gi", "disk": "10Gi"},
 }
+# The metrics exporter's container (stack config `metrics`): one Python process that holds
+# one snapshot of the collector's ads at a time.
+METRICS_RESOURCES = {"cpu": "50m", "memory": "128Mi", "disk": "256Mi"}
+METRICS_PORT = 9720
+
 # The least each resource may be, and its unit, for every role and worker pool: disk leaves
 # room for HTCondor's logs and a job's sandbox.
 MIN_DISK_BYTES = 256 * 2**20
@@ -46,3 +51,10 @@ SPOOL_ACCESS_MODES = ("ReadWriteOncePod", "ReadWriteOnce")
 # How often daemons may be told to advertise, in seconds (updateIntervalSeconds).
 UPDATE_INTERVAL_RANGE = (5, 3600)
 UPDATE_INTERVAL_SECONDS = Intervals().update
+
+# A burst worker (stack config maxWorkers) leaves after this long without a claim
+# (idleShutdownSeconds, HTCondor's STARTD_NOCLAIM_SHUTDOWN): the default, and the bounds.
+IDLE_SHUTDOWN_SECONDS = 300
+IDLE_SHUTDOWN_RANGE = (10, 86400)
+# The autoscaler's container: one Python process holding one snapshot of the idle jobs.
+AUTOSCALER_RESOURCES = {"cpu": "100m", "memory": "256Mi", "disk": "256Mi"}

@@ -5,14 +5,19 @@ resolves, but nothing here registers a resource. HTCondorPool turns these into r
 tests validate them against the Kubernetes OpenAPI schema and the pod emulator runs them.
 """
 
+import json
+
 from .args import RoleSpec
 from .worker_pools import DEFAULT_POOL, GPU_RESOURCE, deployment_name
 from .condor_config import (
     CONDOR_CONFIG, CONDOR_PORT, CONFIG_DIR, CPUS_ENV, GPU_SNIPPET, WORKER_POOL_ENV, CREDENTIAL_DIR, CREDENTIAL_SOURCE_DIR, KEY_FILE_NAME,
     DISK_KB_ENV, LOCAL_DIR, MEMORY_MB_ENV, SHARED_SNIPPETS, SPOOL_DIR, SUBMIT_HOME_DIR, TOKEN_FILE_NAME, role_snippet_name,
 )
+from .condor_config import AUTOSCALER_SNIPPET, METRICS_SNIPPET, SLOT_DISK_PERCENT
 from .credentials import SIGNING_KEY_ROLES
-from .security import WRITABLE_SCRATCH, container_security_context, pod_security_context
+from .defaults import AUTOSCALER_RESOURCES, METRICS_PORT, METRICS_RESOURCES
+from .quantity import parse_quantity
+from .security import CONDOR_ID, WRITABLE_SCRATCH, container_security_context, pod_security_context
 from .validation import egress_except
 
 # Kubernetes component names (labels, object-name suffixes) of the config roles.
@@ -115,13 +120,14 @@ def token_secret_name(instance: str, role: str) -> str:
     return f"{object_name(instance, role)}-token"
 
 
-def token_secret(instance: str, role: str, namespace_name, token_b64) -> dict:
-    """A role's IDTOKEN, as the one file of HTCondor's token directory."""
+def token_secret(instance: str, role: str, namespace_name, token_b64, keys_b64: dict | None = None) -> dict:
+    """A role's IDTOKEN, as the one token of HTCondor's token directory; and the keys, by
+    key id, it verifies other tokens with (the schedd's SCHEDD key, with burst workers)."""
     return {
         "metadata": {"name": token_secret_name(instance, role), "namespace": namespace_name,
                      "labels": labels(instance, role)},
         "type": "Opaque",
-        "data": {TOKEN_FILE_NAME: token_b64},
+        "data": {TOKEN_FILE_NAME: token_b64, **(keys_b64 or {})},
     }
 
 
@@ -378,5 +384,333 @@ def deployment(instance: str, namespace_name, role: str, pod: dict, replicas: in
                 "metadata": {"labels": labels(instance, role, pool), "annotations": dict(checksums)},
                 "spec": pod,
             },
+        },
+    }
+
+
+# ---- the metrics exporter (stack config `metrics`) -----------------------------------------
+METRICS_COMPONENT = "metrics"
+EXPORTER = "metrics_exporter.py"
+# What the exporter and the autoscaler import (their tokens, Prometheus' text format and its
+# server), mounted beside them.
+POD_TOKEN = "pod_token.py"
+PROMETHEUS_TEXT = "prometheus_text.py"
+# The Grafana dashboard, in the ConfigMap NAME-dashboard under this key; Grafana's dashboard
+# sidecar loads every ConfigMap with this label.
+DASHBOARD_KEY = "htcondor-pool.json"
+GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"
+
+
+def metrics_name(instance: str) -> str:
+    """The exporter's Deployment, Service, NetworkPolicy and ServiceMonitor."""
+    return f"{instance}-metrics"
+
+
+def metrics_labels(instance: str) -> dict:
+    return {**labels(instance), "app.kubernetes.io/component": METRICS_COMPONENT}
+
+
+def metrics_selector(instance: str) -> dict:
+    return {**pool_selector(instance), "app.kubernetes.io/component": METRICS_COMPONENT}
+
+
+def metrics_config_keys() -> list[str]:
+    """The ConfigMap keys the exporter's pod mounts: HTCondor's client configuration (where
+    the collector is, the pool's security) and the exporter itself."""
+    return ["condor_config", *SHARED_SNIPPETS, METRICS_SNIPPET, EXPORTER, POD_TOKEN, PROMETHEUS_TEXT]
+
+
+def _client_pod(component: str, script: str, image: str, placement: dict, config_map_name, credential_secret,
+                keys: list[str], resources: dict, env: list[dict]) -> dict:
+    """The pod of a program that runs no daemon, only HTCondor's client (the exporter, the
+    autoscaler): the pool's own image (Python and HTCondor's bindings are in it), as the
+    condor user with no capability and a read-only image (Pod Security `restricted`), with
+    its token from its Secret and the ConfigMap's `keys` (programs beside condor_config,
+    snippets in config.d)."""
+    items = [{"key": key, "path": key if key == "condor_config" or key.endswith(".py") else f"config.d/{key}"}
+             for key in keys]
+    limits = {"cpu": resources["cpu"], "memory": resources["memory"], "ephemeral-storage": resources["disk"]}
+    pod = {
+        "automountServiceAccountToken": False,
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRoot": True,
+                            "runAsUser": CONDOR_ID, "runAsGroup": CONDOR_ID, "fsGroup": CONDOR_ID},
+        "enableServiceLinks": False,
+        "containers": [{
+            "name": component,
+            "image": image,
+            "command": ["python3", f"{CONFIG_DIR}/{script}"],
+            "securityContext": {"privileged": False, "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True},
+            "env": [{"name": "CONDOR_CONFIG", "value": CONDOR_CONFIG},
+                    {"name": CREDENTIAL_SOURCE_ENV, "value": CREDENTIAL_SOURCE_DIR},
+                    {"name": CREDENTIAL_DIR_ENV, "value": CREDENTIAL_DIR},
+                    *env,
+                    {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+            "resources": {"requests": dict(limits), "limits": dict(limits)},
+            "volumeMounts": [
+                {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+                {"name": "credential-source", "mountPath": CREDENTIAL_SOURCE_DIR, "readOnly": True},
+                {"name": "credential", "mountPath": CREDENTIAL_DIR},
+                *({"name": name, "mountPath": path} for name, path in WRITABLE_SCRATCH.items()),
+            ],
+        }],
+        "volumes": [
+            {"name": "config", "configMap": {"name": config_map_name, "items": items, "defaultMode": 0o444}},
+            {"name": "credential-source", "secret": {"secretName": credential_secret, "defaultMode": 0o400}},
+            {"name": "credential", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+            *({"name": name, "emptyDir": {"sizeLimit": resources["disk"]}} for name in WRITABLE_SCRATCH),
+        ],
+    }
+    pod.update(placement)
+    return pod
+
+
+METRICS_CONTAINER_PORT = {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}
+
+
+def metrics_pod_spec(image: str, placement: dict, config_map_name, credential_secret) -> dict:
+    """The exporter's pod, answering only on its metrics port. Its probes ask the HTTP
+    server, not the collector: an exporter whose collector is away must stay up to say so."""
+    pod = _client_pod(METRICS_COMPONENT, EXPORTER, image, placement, config_map_name, credential_secret,
+                      metrics_config_keys(), METRICS_RESOURCES,
+                      [{"name": "HTCONDOR_POOL_METRICS_PORT", "value": str(METRICS_PORT)}])
+    probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "timeoutSeconds": 5}
+    pod["containers"][0].update({
+        "ports": [dict(METRICS_CONTAINER_PORT)],
+        "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {**probe, "periodSeconds": 30, "failureThreshold": 4, "initialDelaySeconds": 10},
+    })
+    return pod
+
+
+def metrics_deployment(instance: str, namespace_name, pod: dict, checksums: dict) -> dict:
+    return {
+        "metadata": {"name": metrics_name(instance), "namespace": namespace_name, "labels": metrics_labels(instance)},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": metrics_selector(instance)},
+            "template": {"metadata": {"labels": metrics_labels(instance), "annotations": dict(checksums)},
+                         "spec": pod},
+        },
+    }
+
+
+def _scraped(instance: str, component: str) -> tuple[str, dict, dict]:
+    """Name, labels and selector of a component Prometheus scrapes: the exporter, or the
+    autoscaler (its decisions)."""
+    if component == AUTOSCALER_COMPONENT:
+        return autoscaler_name(instance), autoscaler_labels(instance), autoscaler_selector(instance)
+    return metrics_name(instance), metrics_labels(instance), metrics_selector(instance)
+
+
+def metrics_service(instance: str, namespace_name, component: str = METRICS_COMPONENT) -> dict:
+    """Where Prometheus finds the exporter (or the autoscaler): the annotations Prometheus'
+    own example Kubernetes configuration (and most charts') keep endpoints by."""
+    name, own_labels, selector = _scraped(instance, component)
+    return {
+        "metadata": {"name": name, "namespace": namespace_name, "labels": own_labels,
+                     "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT),
+                                     "prometheus.io/path": "/metrics"}},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}],
+        },
+    }
+
+
+def metrics_network_policy(instance: str, namespace_name, allowed_cidrs: tuple[str, ...],
+                           component: str = METRICS_COMPONENT) -> dict:
+    """Ingress to the exporter's (or the autoscaler's) metrics port, from the networks stack
+    config allows (Prometheus). HTCondor's port stays as NAME-ingress has it."""
+    name, _, selector = _scraped(instance, component)
+    return {
+        "metadata": {"name": f"{name}-ingress", "namespace": namespace_name, "labels": labels(instance)},
+        "spec": {
+            "podSelector": {"matchLabels": selector},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"ipBlock": {"cidr": cidr}} for cidr in allowed_cidrs],
+                         "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}] if allowed_cidrs else [],
+        },
+    }
+
+
+def service_monitor(instance: str, namespace_name, component: str = METRICS_COMPONENT) -> dict:
+    """The Prometheus Operator's way to the same endpoint (monitoring.coreos.com/v1)."""
+    name, own_labels, selector = _scraped(instance, component)
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": name, "namespace": namespace_name, "labels": own_labels},
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+        },
+    }
+
+
+def dashboard_config_map(instance: str, namespace_name, dashboard_json: str) -> dict:
+    return {
+        "metadata": {"name": f"{instance}-dashboard", "namespace": namespace_name,
+                     "labels": {**labels(instance), GRAFANA_DASHBOARD_LABEL: "1"}},
+        "data": {DASHBOARD_KEY: dashboard_json},
+    }
+
+
+def metrics_token_secret(instance: str, namespace_name, token_b64) -> dict:
+    """The exporter's IDTOKEN (READ scope only), as the one file of its token directory."""
+    return {
+        "metadata": {"name": f"{metrics_name(instance)}-token", "namespace": namespace_name,
+                     "labels": metrics_labels(instance)},
+        "type": "Opaque",
+        "data": {TOKEN_FILE_NAME: token_b64},
+    }
+
+
+# ---- the autoscaler (stack config `maxWorkers`) ---------------------------------------------
+AUTOSCALER_COMPONENT = "autoscaler"
+AUTOSCALER = "autoscaler.py"
+# Burst workers' Jobs and pods carry it (pool/files/autoscaler.py sets it).
+BURST_LABEL = "htcondor-pool/burst"
+# The API server's ports: 443 where it is reached as the `kubernetes` Service's endpoint on
+# managed clusters, 6443 where it listens itself (kubeadm and most others).
+API_SERVER_PORTS = (443, 6443)
+
+
+def autoscaler_name(instance: str) -> str:
+    """Its Deployment, ServiceAccount, Role, RoleBinding, token Secret and NetworkPolicy."""
+    return f"{instance}-autoscaler"
+
+
+def autoscaler_labels(instance: str) -> dict:
+    return {**labels(instance), "app.kubernetes.io/component": AUTOSCALER_COMPONENT}
+
+
+def autoscaler_selector(instance: str) -> dict:
+    return {**pool_selector(instance), "app.kubernetes.io/component": AUTOSCALER_COMPONENT}
+
+
+def autoscaler_config_keys() -> list[str]:
+    return ["condor_config", *SHARED_SNIPPETS, AUTOSCALER_SNIPPET, AUTOSCALER, POD_TOKEN, PROMETHEUS_TEXT]
+
+
+def _ceil(value) -> int:
+    whole = int(value)
+    return whole if whole == value else whole + 1
+
+
+def burst_shapes(instance: str, pools) -> list[dict]:
+    """Every worker pool as the autoscaler sees it (its PoolShape): what one worker's slot
+    offers, as the worker's own configuration computes it from the downward API, which
+    rounds each limit up to its divisor (CPUs, MiB, KiB)."""
+    shapes = []
+    for pool in pools:
+        shapes.append({
+            "name": pool.name, "deployment": deployment_name(instance, pool.name), "workers": pool.workers,
+            "max_workers": pool.max_workers, "idle_shutdown_seconds": pool.idle_shutdown_seconds,
+            "cpus": _ceil(parse_quantity(pool.cpu)), "memory_mb": _ceil(parse_quantity(pool.memory) / 2**20),
+            "disk_kb": _ceil(parse_quantity(pool.disk) / 2**10) * SLOT_DISK_PERCENT // 100, "gpus": pool.gpus,
+        })
+    return shapes
+
+
+def autoscaler_pod_spec(image: str, placement: dict, config_map_name, credential_secret, service_account,
+                        instance: str, shapes: list[dict], metrics: bool = False) -> dict:
+    """The autoscaler's pod: the one pod of the pool that mounts a service-account token,
+    whose Role lets it read the worker Deployments and create burst Jobs, nothing more. Its
+    liveness probe sees a decision taken within the last two minutes. With the pool's
+    metrics on, it serves its decisions on the metrics port, as the exporter does."""
+    env = [{"name": "HTCONDOR_POOL_INSTANCE", "value": instance},
+           {"name": "HTCONDOR_POOL_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+           {"name": "HTCONDOR_POOL_BURST_POOLS", "value": json.dumps(shapes, sort_keys=True)}]
+    if metrics:
+        env.append({"name": "HTCONDOR_POOL_METRICS_PORT", "value": str(METRICS_PORT)})
+    pod = _client_pod(AUTOSCALER_COMPONENT, AUTOSCALER, image, placement, config_map_name, credential_secret,
+                      autoscaler_config_keys(), AUTOSCALER_RESOURCES, env)
+    pod.update({"serviceAccountName": service_account, "automountServiceAccountToken": True})
+    container = pod["containers"][0]
+    container["livenessProbe"] = {"exec": {"command": ["python3", f"{CONFIG_DIR}/{AUTOSCALER}", "--alive"]},
+                                  "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 4,
+                                  "initialDelaySeconds": 30}
+    if metrics:
+        container["ports"] = [dict(METRICS_CONTAINER_PORT)]
+    return pod
+
+
+def autoscaler_deployment(instance: str, namespace_name, pod: dict, checksums: dict) -> dict:
+    return {
+        "metadata": {"name": autoscaler_name(instance), "namespace": namespace_name,
+                     "labels": autoscaler_labels(instance)},
+        "spec": {
+            "replicas": 1,
+            # Never two deciding at once: each would count the other's burst workers late.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": autoscaler_selector(instance)},
+            "template": {"metadata": {"labels": autoscaler_labels(instance), "annotations": dict(checksums)},
+                         "spec": pod},
+        },
+    }
+
+
+def autoscaler_service_account(instance: str, namespace_name) -> dict:
+    return {
+        "metadata": {"name": autoscaler_name(instance), "namespace": namespace_name,
+                     "labels": autoscaler_labels(instance)},
+        # Only the autoscaler's pod asks for its token (automountServiceAccountToken there).
+        "automountServiceAccountToken": False,
+    }
+
+
+def autoscaler_role(instance: str, namespace_name, worker_deployments: list[str]) -> dict:
+    """What the autoscaler does, in the pool's namespace, and nothing more: read the worker
+    Deployments whose pod template burst workers copy, list burst Jobs and their pods, and
+    create burst Jobs. It cannot delete, patch or exec into anything."""
+    return {
+        "metadata": {"name": autoscaler_name(instance), "namespace": namespace_name,
+                     "labels": autoscaler_labels(instance)},
+        "rules": [
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"],
+             "resourceNames": sorted(worker_deployments)},
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list", "create"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+        ],
+    }
+
+
+def autoscaler_role_binding(instance: str, namespace_name, role_name, account_name) -> dict:
+    return {
+        "metadata": {"name": autoscaler_name(instance), "namespace": namespace_name,
+                     "labels": autoscaler_labels(instance)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+        "subjects": [{"kind": "ServiceAccount", "name": account_name, "namespace": namespace_name}],
+    }
+
+
+# The autoscaler's token for the schedd (signed with the SCHEDD key), beside the one for
+# the collector (the pool's key) in its token directory.
+SCHEDD_TOKEN_FILE_NAME = "schedd-token"
+
+
+def autoscaler_token_secret(instance: str, namespace_name, token_b64, schedd_token_b64) -> dict:
+    """The autoscaler's IDTOKENs (READ scope only): the collector's and the schedd's."""
+    return {
+        "metadata": {"name": f"{autoscaler_name(instance)}-token", "namespace": namespace_name,
+                     "labels": autoscaler_labels(instance)},
+        "type": "Opaque",
+        "data": {TOKEN_FILE_NAME: token_b64, SCHEDD_TOKEN_FILE_NAME: schedd_token_b64},
+    }
+
+
+def autoscaler_egress_policy(instance: str, namespace_name) -> dict:
+    """The autoscaler, besides what NAME-egress lets every pod of the pool reach, reaches
+    the Kubernetes API server: its ports, at any address (a policy cannot name the API
+    server, whose address differs from cluster to cluster)."""
+    return {
+        "metadata": {"name": f"{autoscaler_name(instance)}-egress", "namespace": namespace_name,
+                     "labels": labels(instance)},
+        "spec": {
+            "podSelector": {"matchLabels": autoscaler_selector(instance)},
+            "policyTypes": ["Egress"],
+            "egress": [{"ports": [{"protocol": "TCP", "port": port} for port in API_SERVER_PORTS]}],
         },
     }

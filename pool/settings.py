@@ -21,11 +21,13 @@ from decimal import Decimal
 from . import placement as placement_rules
 from . import validation
 from .defaults import (
-    DEFAULT_IMAGES, DEFAULT_RESOURCES, MIN_WORKER_GRACE_SECONDS, RESOURCE_MINIMUMS, ROLES, SPOOL_ACCESS_MODES, UPDATE_INTERVAL_RANGE,
+    METRICS_PORT, DEFAULT_IMAGES, DEFAULT_RESOURCES, MIN_WORKER_GRACE_SECONDS, RESOURCE_MINIMUMS, ROLES, SPOOL_ACCESS_MODES, UPDATE_INTERVAL_RANGE,
     UPDATE_INTERVAL_SECONDS,
 )
 from .condor_config import SLOT_DISK_PERCENT
 from .errors import PoolConfigError
+from .defaults import IDLE_SHUTDOWN_RANGE, IDLE_SHUTDOWN_SECONDS
+from .worker_pools import check_max_workers, idle_shutdown, max_workers
 from .worker_pools import worker_pools as worker_pools_rule
 
 Rule = Callable[[str, object], object]
@@ -116,6 +118,15 @@ SETTINGS: tuple[Setting, ...] = (
             "`true`: the program creates and owns the namespace. `false`: use an existing one."),
     Setting("workers", "integer", 1, validation.whole_number(validation.worker_count, "a whole number >= 0"),
             "Number of worker pods of the default worker pool (`NAME-worker`), 0 or more."),
+    Setting("maxWorkers", "integer", None, max_workers,
+            "The most workers the default pool may have, always-on (`workers`) and burst together: at least "
+            "`workers`. Above it, an autoscaler (`NAME-autoscaler`) starts burst workers for idle jobs that fit "
+            "them, which leave by themselves after `idleShutdownSeconds` without a job (see "
+            "[Burst workers](#burst-workers)). Unset: `workers`, no bursting.", shown_default="`workers`"),
+    Setting("idleShutdownSeconds", "integer", IDLE_SHUTDOWN_SECONDS, idle_shutdown,
+            "How long a burst worker of the default pool stays without a claim before it leaves "
+            f"(HTCondor's `STARTD_NOCLAIM_SHUTDOWN`), {IDLE_SHUTDOWN_RANGE[0]} to {IDLE_SHUTDOWN_RANGE[1]}. "
+            "Named pools take it unless they set their own."),
     Setting("poolName", "string", "HTCondor on Kubernetes", validation.pool_name,
             "The pool's name (`COLLECTOR_NAME`)."),
     Setting("passwordVersion", "string", "1", validation.password_version,
@@ -157,7 +168,7 @@ SETTINGS: tuple[Setting, ...] = (
             validation.whole_number(lambda n, v: validation.whole_number_in(n, v, low, high, "seconds"),
                          f"a whole number of seconds from {low} to {high}"),
             "How often HTCondor's daemons advertise to the collector (`UPDATE_INTERVAL`, `SCHEDD_INTERVAL`, "
-            f"`MASTER_UPDATE_INTERVAL`), {low} to {high}. A replaced central manager sees the whole pool again "
+            f"`MASTER_UPDATE_INTERVAL`, `NEGOTIATOR_UPDATE_INTERVAL`, `COLLECTOR_UPDATE_INTERVAL`), {low} to {high}. A replaced central manager sees the whole pool again "
             "within about twice this; the collector receives about 2 × workers ÷ this updates per second "
             "(170/s at 1,000 workers). Raise it for pools of thousands of workers: see "
             "[docs/benchmarks.md](docs/benchmarks.md)."),
@@ -179,6 +190,19 @@ SETTINGS: tuple[Setting, ...] = (
             "cluster's pods, Services and API server live, are left out of any broader network listed: list a "
             "private network on its own to let jobs reach it (e.g. a storage server's). `[]`: jobs reach nothing "
             "but the pool. Needs `networkPolicy: true`.", shown_default='`["0.0.0.0/0", "::/0"]`'),
+    Setting("metrics", "boolean", True, boolean,
+            "Export the pool's metrics for Prometheus: a Deployment and Service `NAME-metrics` serving "
+            f"`/metrics` on port {METRICS_PORT}, read from the collector with a token of READ scope only, with "
+            "`prometheus.io/scrape` annotations, and the Grafana dashboard in a ConfigMap `NAME-dashboard` "
+            "(see [Metrics](#metrics)). `false`: none of these."),
+    Setting("metricsAllowedCidrs", "array", ("0.0.0.0/0", "::/0"), cidrs,
+            f"Where Prometheus may scrape from: the only networks let through the policy to the exporter's port "
+            f"({METRICS_PORT}/TCP), e.g. your monitoring namespace's pod network. The default lets any pod of the "
+            "cluster scrape, as a stock Prometheus in its own namespace must. Needs `metrics: true` and "
+            "`networkPolicy: true` to differ from the default.", shown_default='`["0.0.0.0/0", "::/0"]`'),
+    Setting("metricsServiceMonitor", "boolean", False, boolean,
+            "`true`: also create a `ServiceMonitor` (`NAME-metrics`) for clusters that run the Prometheus "
+            "Operator (its CRD must be installed). Needs `metrics: true`."),
     Setting("unprivilegedWorkers", "boolean", False, boolean,
             "`true`: workers run as the image's `condor` user with no capability (Pod Security `restricted`), "
             "and every job runs as that one user instead of its submitter (see [docs/security.md](docs/security.md#least-privilege) "
@@ -196,9 +220,10 @@ SETTINGS: tuple[Setting, ...] = (
             "`{nodeSelector, tolerations, affinity, priorityClassName}`, as in a pod's spec (see "
             "[docs/worker-pools.md](docs/worker-pools.md)).", shown_default="`{}` (anywhere)"),
     Setting("workerPools", "object", {}, worker_pools_rule,
-            "Named worker pools beside the default one: `{NAME: {workers, image, cpu, memory, disk, gpus, "
-            "placement}}`, each its own Deployment `NAME-worker-POOL`; unset fields take the default worker's "
-            "values (see [docs/worker-pools.md](docs/worker-pools.md)).", shown_default="`{}` (none)"),
+            "Named worker pools beside the default one: `{NAME: {workers, maxWorkers, idleShutdownSeconds, image, "
+            "cpu, memory, disk, gpus, placement}}`, each its own Deployment `NAME-worker-POOL`; unset fields take "
+            "the default worker's values, but `maxWorkers`, which is the pool's own `workers` unless set (see "
+            "[docs/worker-pools.md](docs/worker-pools.md)).", shown_default="`{}` (none)"),
 )
 
 BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -215,6 +240,19 @@ def check_together(values: dict[str, object], name: Callable[[str], str]) -> Non
         raise PoolConfigError(name("workerEgressCidrs"), list(values["workerEgressCidrs"]),
                               f"the default while {name('networkPolicy')} is false (there is no policy to "
                               "limit jobs' connections)")
+    check_max_workers(name("maxWorkers"), values["maxWorkers"], values["workers"], name("workers"))
+    for pool, spec in values["workerPools"].items():
+        workers = spec.get("workers", values["workers"])
+        check_max_workers(f"{name('workerPools')}.{pool}.maxWorkers", spec.get("maxWorkers"), workers,
+                          f"{name('workerPools')}.{pool}.workers" if "workers" in spec else name("workers"))
+    if values["metricsServiceMonitor"] and not values["metrics"]:
+        raise PoolConfigError(name("metricsServiceMonitor"), True,
+                              f"false while {name('metrics')} is false (there is no exporter to monitor)")
+    if tuple(values["metricsAllowedCidrs"]) != BY_KEY["metricsAllowedCidrs"].default and not (
+            values["metrics"] and values["networkPolicy"]):
+        raise PoolConfigError(name("metricsAllowedCidrs"), list(values["metricsAllowedCidrs"]),
+                              f"the default while {name('metrics')} or {name('networkPolicy')} is false "
+                              "(there is no exporter, or no policy, to open)")
 
 
 def markdown_table() -> str:

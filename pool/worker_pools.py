@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from . import placement as placement_rules
 from . import validation
-from .defaults import RESOURCE_MINIMUMS
+from .defaults import IDLE_SHUTDOWN_RANGE, RESOURCE_MINIMUMS
 from .errors import PoolConfigError
 
-POOL_KEYS = ("workers", "image", "cpu", "memory", "disk", "gpus", "placement")
+POOL_KEYS = ("workers", "maxWorkers", "idleShutdownSeconds", "image", "cpu", "memory", "disk", "gpus", "placement")
 # The default pool's WorkerPool, which no named pool may take.
 DEFAULT_POOL = "default"
 # Kubernetes' resource name for NVIDIA GPUs (the NVIDIA device plugin's).
@@ -32,9 +32,30 @@ class WorkerPool:
     disk: str
     gpus: int
     placement: dict
+    max_workers: int = 0  # always-on and burst together; at most `workers`: no bursting
+    idle_shutdown_seconds: int = 300
+
+    @property
+    def bursts(self) -> bool:
+        return self.max_workers > self.workers
 
 
 _count = validation.whole_number(validation.worker_count, "a whole number >= 0")
+_low, _high = IDLE_SHUTDOWN_RANGE
+idle_shutdown = validation.whole_number(
+    lambda key, value: validation.whole_number_in(key, value, _low, _high, "seconds"),
+    f"a whole number of seconds from {_low} to {_high}")
+
+
+def max_workers(key: str, value: object) -> int | None:
+    """Unset (None, or empty text): the pool's `workers`, i.e. no bursting."""
+    return None if value in (None, "") else _count(key, value)
+
+
+def check_max_workers(key: str, value: int | None, workers: int, workers_key: str) -> None:
+    if value is not None and value < workers:
+        raise PoolConfigError(key, value, f"a whole number >= {workers_key} ({workers}): the most workers the "
+                                          "pool may have, always-on and burst together")
 
 
 def pool_spec(name: str, value: object) -> dict:
@@ -45,6 +66,10 @@ def pool_spec(name: str, value: object) -> dict:
         checked["workers"] = _count(f"{name}.workers", given["workers"])
     if "gpus" in given:
         checked["gpus"] = _count(f"{name}.gpus", given["gpus"])
+    if "maxWorkers" in given:
+        checked["maxWorkers"] = _count(f"{name}.maxWorkers", given["maxWorkers"])
+    if "idleShutdownSeconds" in given:
+        checked["idleShutdownSeconds"] = idle_shutdown(f"{name}.idleShutdownSeconds", given["idleShutdownSeconds"])
     if "image" in given:
         checked["image"] = validation.pinned_image(f"{name}.image", given["image"])
     for key, minimum in RESOURCE_MINIMUMS.items():

@@ -34,16 +34,22 @@ def submit(schedd, name: str, script: str, submit_text: str) -> str:
 
 
 def job_rows(schedd, command: str, cluster_id: str, *attributes: str) -> list[list[str]]:
-    """`condor_q` or `condor_history` of a cluster: one row of attribute values per job."""
+    """`condor_q` or `condor_history` of a cluster: one row of attribute values per job. A
+    query that fails raises QueryFailed: no rows must mean "no such jobs", never "no answer"
+    (queue_is_empty would otherwise pass on a schedd that does not answer)."""
     result = schedd.exec([command, cluster_id, "-af", *attributes], user=USER)
+    if result.returncode != 0:
+        raise QueryFailed(f"{command} {cluster_id} failed ({result.returncode}): {result.stderr.strip()}")
     return [line.split() for line in result.stdout.splitlines() if line.strip()]
 
 
 def wait_running(schedd, cluster_id: str, count: int = 1, timeout: float = 120) -> list[list[str]]:
     """Wait until `count` jobs of the cluster run; returns their (ProcId, RemoteHost)."""
-    def running():
-        rows = [r for r in job_rows(schedd, "condor_q", cluster_id, "ProcId", "JobStatus", "RemoteHost")
-                if r[1] == "2"]
+    def running():  # a query that fails meanwhile (a schedd being replaced) is "not yet"
+        rows = when_answered(lambda: job_rows(schedd, "condor_q", cluster_id, "ProcId", "JobStatus", "RemoteHost"))
+        if rows is None:
+            return None
+        rows = [r for r in rows if r[1] == "2"]
         return [[r[0], r[2]] for r in rows] if len(rows) >= count else None
     return wait_until(running, timeout, 0.5, f"{count} job(s) of cluster {cluster_id} to run")
 
@@ -52,9 +58,9 @@ def wait_completed(schedd, cluster_id: str, count: int, timeout: float = 240) ->
     """Wait until `count` jobs of the cluster are in the history; returns (ProcId, JobStatus,
     ExitCode, LastRemoteHost, NumJobStarts) per job."""
     def done():
-        rows = job_rows(schedd, "condor_history", cluster_id, "ProcId", "JobStatus", "ExitCode",
-                        "LastRemoteHost", "NumJobStarts")
-        return rows if len(rows) >= count else None
+        rows = when_answered(lambda: job_rows(schedd, "condor_history", cluster_id, "ProcId", "JobStatus",
+                                              "ExitCode", "LastRemoteHost", "NumJobStarts"))
+        return rows if rows is not None and len(rows) >= count else None
     try:
         return wait_until(done, timeout, 1, f"{count} job(s) of cluster {cluster_id} to complete")
     except TimeoutError:

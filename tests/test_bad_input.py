@@ -32,6 +32,19 @@ CASES = [
     ({"updateIntervalSeconds": "1m"}, "htcondor-pool:updateIntervalSeconds: '1m' is not allowed; "
      "expected a whole number of seconds from 5 to 3600"),
     ({"workers": "-1"}, "htcondor-pool:workers: -1 is not allowed; expected a whole number >= 0"),
+    ({"workers": "3", "maxWorkers": "2"},
+     "htcondor-pool:maxWorkers: 2 is not allowed; expected a whole number >= htcondor-pool:workers (3)"),
+    ({"maxWorkers": "many"}, "htcondor-pool:maxWorkers: 'many' is not allowed; expected a whole number >= 0"),
+    ({"idleShutdownSeconds": "5"},
+     "htcondor-pool:idleShutdownSeconds: 5 is not allowed; expected a whole number of seconds from 10 to 86400"),
+    ({"workers": "2", "workerPools": '{"gpu": {"maxWorkers": 1}}'},
+     "htcondor-pool:workerPools.gpu.maxWorkers: 1 is not allowed; expected a whole number >= htcondor-pool:workers (2)"),
+    ({"workerPools": '{"gpu": {"workers": 4, "maxWorkers": 3}}'},
+     "htcondor-pool:workerPools.gpu.maxWorkers: 3 is not allowed; expected a whole number >= "
+     "htcondor-pool:workerPools.gpu.workers (4)"),
+    ({"workerPools": '{"gpu": {"idleShutdownSeconds": 0}}'},
+     "htcondor-pool:workerPools.gpu.idleShutdownSeconds: 0 is not allowed; expected a whole number of seconds "
+     "from 10 to 86400"),
     ({"workers": "two"}, "htcondor-pool:workers: 'two' is not allowed; expected a whole number >= 0"),
     ({"workers": "1.5"}, "htcondor-pool:workers: '1.5' is not allowed; expected a whole number >= 0"),
     ({"namespace": "Batch_Jobs"}, "htcondor-pool:namespace: 'Batch_Jobs' is not allowed; expected a DNS-1123 label"),
@@ -71,7 +84,8 @@ CASES = [
     ({"workerPools": '{"gpu": {"workers": "many"}}'},
      "htcondor-pool:workerPools.gpu.workers: 'many' is not allowed; expected a whole number >= 0"),
     ({"workerPools": '{"gpu": {"gpu": 1}}'},
-     "htcondor-pool:workerPools.gpu.gpu: 1 is not allowed; expected a key among workers, image, cpu, memory, disk, gpus"),
+     "htcondor-pool:workerPools.gpu.gpu: 1 is not allowed; expected a key among workers, maxWorkers, idleShutdownSeconds, image, cpu, memory, "
+     "disk, gpus, placement"),
     ({"workerPools": '{"scratch": {"disk": "10M"}}'},
      "htcondor-pool:workerPools.scratch.disk: '10M' is not allowed; expected a Kubernetes quantity of at least 268435456 bytes"),
     ({"resources": '{"worker": {"disk": "lots"}}'},

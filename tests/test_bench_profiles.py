@@ -4,7 +4,9 @@ only the intervals left at HTCondor's defaults."""
 from bench.pool import rendered_pool
 from tests.test_condor_config import role_view
 
-INTERVAL_KNOBS = ("UPDATE_INTERVAL", "SCHEDD_INTERVAL", "MASTER_UPDATE_INTERVAL", "NEGOTIATOR_INTERVAL",
+INTERVAL_KNOBS = ("UPDATE_INTERVAL", "SCHEDD_INTERVAL", "MASTER_UPDATE_INTERVAL", "NEGOTIATOR_UPDATE_INTERVAL",
+                  "COLLECTOR_UPDATE_INTERVAL",
+                  "NEGOTIATOR_INTERVAL",
                   "NEGOTIATOR_CYCLE_DELAY", "NEGOTIATOR_MIN_INTERVAL")
 
 

@@ -62,7 +62,8 @@ def test_schedd_and_workers_come_after_the_central_manager(dev, role):
 def test_worker_replicas_follow_stack_config(workers):
     rendered = render({"workers": str(workers)})
     replicas = {r.inputs["metadata"]["name"]: r.inputs["spec"]["replicas"] for r in rendered.of_type(DEPLOYMENT)}
-    assert replicas == {"htcondor-central-manager": 1, "htcondor-schedd": 1, "htcondor-worker": workers}
+    assert replicas == {"htcondor-central-manager": 1, "htcondor-schedd": 1, "htcondor-worker": workers,
+                        "htcondor-metrics": 1}
     assert rendered.outputs["workers"] == workers
 
 
@@ -88,6 +89,7 @@ def test_outputs_name_the_objects_and_only_the_credentials_are_secret(dev):
         "central_manager_deployment_name": "htcondor-central-manager",
         "schedd_deployment_name": "htcondor-schedd",
         "worker_deployment_name": "htcondor-worker",
+        "metrics_address": "htcondor-metrics.htcondor.svc.cluster.local:9720",
         "worker_pool_deployment_names": {"default": "htcondor-worker"},
     }
     assert all(token.count(".") == 2 for token in tokens.values())  # JWTs
@@ -135,7 +137,7 @@ def test_every_object_carries_the_recommended_labels(dev, role):
 
 
 def test_service_selects_exactly_the_central_manager_pods(dev):
-    (service,) = dev.of_type("kubernetes:core/v1:Service")
+    (service,) = [s for s in dev.of_type("kubernetes:core/v1:Service") if s.name == "htcondor-central-manager"]
     selector = service.inputs["spec"]["selector"]
     assert selector.items() <= pod_template(dev, "centralManager")["metadata"]["labels"].items()
     for role in ("schedd", "worker"):

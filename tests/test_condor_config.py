@@ -11,7 +11,8 @@ HOST = "htcondor-central-manager.htcondor.svc.cluster.local"
 
 def role_view(rendered, role):
     """The files a role's pods mount, in the order HTCondor reads them."""
-    (config_map,) = rendered.of_type("kubernetes:core/v1:ConfigMap")
+    (config_map,) = [c for c in rendered.of_type("kubernetes:core/v1:ConfigMap")
+                     if c.inputs["metadata"]["name"] == "htcondor-config"]
     data = config_map.inputs["data"]
     keys = [k for k in manifests.role_config_keys(role) if k not in manifests.SCRIPTS]
     entry, snippets = keys[0], sorted(keys[1:])  # LOCAL_CONFIG_DIR is read in name order
@@ -146,7 +147,8 @@ def test_disk_comes_from_stack_config_per_role_and_per_worker_pool():
     limits = {d.name: d.inputs["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["ephemeral-storage"]
               for d in rendered.of_type("kubernetes:apps/v1:Deployment")}
     assert limits == {"htcondor-central-manager": "1Gi", "htcondor-schedd": "2Gi", "htcondor-worker": "50Gi",
-                      "htcondor-worker-scratch": "500Gi", "htcondor-worker-plain": "50Gi"}
+                      "htcondor-worker-scratch": "500Gi", "htcondor-worker-plain": "50Gi",
+                      "htcondor-metrics": "256Mi"}
     assert {"name": "local", "emptyDir": {"sizeLimit": "50Gi"}} in pod_template(rendered, "worker")["spec"]["volumes"]
 
 
@@ -166,7 +168,11 @@ def test_nothing_from_the_image_but_its_install_paths(dev):
 
 def test_intervals_are_shorter_than_htcondors_defaults(dev):
     config = role_view(dev, "schedd")
-    for knob in ("UPDATE_INTERVAL", "SCHEDD_INTERVAL", "MASTER_UPDATE_INTERVAL"):
+    # NEGOTIATOR_UPDATE_INTERVAL too: HTCondor's negotiator re-sends its ad (and with it
+    # its last cycle's statistics, which the metrics export) only every 300 s by default;
+    # and COLLECTOR_UPDATE_INTERVAL, the collector's own ad (its update counts): 900 s.
+    for knob in ("UPDATE_INTERVAL", "SCHEDD_INTERVAL", "MASTER_UPDATE_INTERVAL", "NEGOTIATOR_UPDATE_INTERVAL",
+                 "COLLECTOR_UPDATE_INTERVAL"):
         assert 0 < int(config[knob]) < 300
     assert 0 < int(config["NEGOTIATOR_INTERVAL"]) < 60
     # A submit's request for a cycle is served within seconds, not 20 (HTCondor's default).
@@ -178,7 +184,8 @@ def test_the_update_interval_comes_from_stack_config_for_every_daemon():
     rendered = render({"updateIntervalSeconds": "60"})
     for role in ("centralManager", "schedd", "worker"):
         config = role_view(rendered, role)
-        assert [int(config[k]) for k in ("UPDATE_INTERVAL", "SCHEDD_INTERVAL", "MASTER_UPDATE_INTERVAL")] == [60] * 3
+        assert [int(config[k]) for k in ("UPDATE_INTERVAL", "SCHEDD_INTERVAL", "MASTER_UPDATE_INTERVAL",
+                                         "NEGOTIATOR_UPDATE_INTERVAL", "COLLECTOR_UPDATE_INTERVAL")] == [60] * 5
 
 
 def test_pool_name_reaches_the_collector_name():

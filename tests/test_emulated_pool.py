@@ -17,6 +17,7 @@ from tests.render import render
 from tests.test_least_privilege import README_CAPABILITIES
 
 CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-worker"
+METRICS = "htcondor-metrics"  # the metrics exporter (stack config `metrics`, on by default)
 SERVICE_HOST = "htcondor-central-manager.htcondor.svc.cluster.local"
 
 
@@ -136,13 +137,15 @@ def test_every_daemon_runs_with_only_its_roles_privileges(emulated_pool):
         allowed = sum(1 << numbers[c] for c in README_CAPABILITIES[role])
         status = pod.exec(["sh", "-c", "for p in /proc/[0-9]*; do cat $p/status; done"]).stdout
         processes = status.split("Name:")[1:]
-        assert any("condor_master" in p for p in processes), pod.name
+        # HTCondor's daemons under their master; the exporter, a Python program.
+        main = "python3" if role == "metrics" else "condor_master"
+        assert any(p.split()[0] == main for p in processes), pod.name
         for process in processes:
             fields = dict(line.split(":", 1) for line in process.splitlines()[1:] if ":" in line)
             for key in ("CapBnd", "CapPrm", "CapEff"):
                 assert int(fields[key], 16) & ~allowed == 0, (pod.name, process.split()[0], key)
             assert fields["NoNewPrivs"].strip() == "1", (pod.name, process.split()[0])
-            if role == "centralManager":  # as the condor user, real, effective and saved
+            if role in ("centralManager", "metrics"):  # as the condor user, real, effective and saved
                 assert set(fields["Uid"].split()) == set(fields["Gid"].split()) == {str(CONDOR_ID)}, process
         written = pod.exec(["touch", "/usr/share/written-by-a-pod"])
         assert "Read-only file system" in written.stderr, (pod.name, written)

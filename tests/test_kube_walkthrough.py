@@ -300,7 +300,7 @@ def admitted_where_restricted(stack: Stack, template: dict, name: str) -> subpro
 def test_pod_security_admission_enforces_what_each_pod_meets(stack):
     """The API server's Pod Security Admission, not our reading of the standard: the pool's
     namespace enforces the strongest level all its pods meet (they run), and a namespace
-    enforcing `restricted` admits the central manager and refuses the schedd and root
+    enforcing `restricted` admits the central manager and the metrics exporter and refuses the schedd and root
     workers with the standard's reasons (unprivileged workers: see their test)."""
     labels = stack.kubectl.json("get", "namespace", NAMESPACE)["metadata"]["labels"]
     assert {k: v for k, v in labels.items() if k.startswith("pod-security.kubernetes.io/")} == {
@@ -308,8 +308,9 @@ def test_pod_security_admission_enforces_what_each_pod_meets(stack):
         "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}
     wait_for_ads(stack)  # every pod of the pool was admitted, and runs
     templates = pod_templates(stack)
-    result = admitted_where_restricted(stack, templates["central-manager"], "central-manager")
-    assert result.returncode == 0, result.stderr
+    for name in ("central-manager", "metrics"):  # the metrics exporter's pod too
+        result = admitted_where_restricted(stack, templates[name], name)
+        assert result.returncode == 0, (name, result.stderr)
     for name in ("schedd", "worker"):
         result = admitted_where_restricted(stack, templates[name], name)
         assert result.returncode != 0 and 'violates PodSecurity "restricted:latest"' in result.stderr, \
@@ -534,7 +535,8 @@ def test_a_job_writing_past_its_workers_disk_gets_only_that_worker_evicted_and_i
              for role in ("central-manager", "schedd") for p in stack.pods(role)}
     assert after == others
     # The job is back in the queue, idle, after its one start; nothing was lost.
-    wait_until(lambda: job_rows(schedd, "condor_q", cluster_id, "JobStatus", "NumJobStarts") == [["1", "1"]],
+    wait_until(lambda: when_answered(lambda: job_rows(schedd, "condor_q", cluster_id, "JobStatus",
+                                                      "NumJobStarts")) == [["1", "1"]],
                240, 2, "the evicted worker's job to be requeued")
     schedd.exec(["condor_rm", cluster_id], user="submitter")
     wait_for_ads(stack)  # the Deployment's replacement worker joined

@@ -11,12 +11,13 @@ from pool.security import CONDOR_ID, pod_security_level, pod_security_violations
 from tests.render import REPO, render
 from tests.test_component import DEPLOYMENT
 
-ROLE_OF = {"central-manager": "centralManager", "schedd": "schedd", "worker": "worker"}
+ROLE_OF = {"central-manager": "centralManager", "schedd": "schedd", "worker": "worker", "metrics": "metrics"}
 # The capabilities each role may keep, as docs/security.md's "Least privilege" table states them. An
 # independent list, not pool/security.py's table: a capability added there fails every
 # least-privilege test (here, in the emulator and on the real cluster) until it is here too.
 README_CAPABILITIES = {
     "centralManager": set(),
+    "metrics": set(),
     "schedd": {"DAC_OVERRIDE", "CHOWN", "SETUID", "SETGID", "KILL"},
     "worker": {"DAC_OVERRIDE", "CHOWN", "SETUID", "SETGID", "KILL"},
 }
@@ -35,7 +36,7 @@ def rendered(request):
 
 
 def test_pods_get_no_token_and_nothing_from_the_node(rendered):
-    assert sorted(role for role, _ in pods(rendered)) == ["centralManager", "schedd", "worker"]
+    assert sorted(role for role, _ in pods(rendered)) == ["centralManager", "metrics", "schedd", "worker"]
     for _, pod in pods(rendered):
         assert pod["automountServiceAccountToken"] is False
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -59,9 +60,10 @@ def test_containers_drop_every_capability_but_their_roles(rendered):
             assert not {"runAsUser", "runAsGroup"} & set(context)  # set once, on the pod
 
 
-def test_the_central_manager_runs_as_condor_with_no_capability_and_meets_restricted(dev):
-    """Its daemons never act as another user."""
-    pod = dict(pods(dev))["centralManager"]
+@pytest.mark.parametrize("role", ["centralManager", "metrics"])
+def test_the_central_manager_and_the_exporter_run_as_condor_with_no_capability_and_meet_restricted(dev, role):
+    """Neither ever acts as another user."""
+    pod = dict(pods(dev))[role]
     assert AS_CONDOR.items() <= pod["securityContext"].items()
     assert "add" not in pod["containers"][0]["securityContext"]["capabilities"]
     assert pod_security_level(pod) == "restricted"
@@ -115,8 +117,20 @@ def test_a_read_only_image_still_has_a_writable_tmp_within_the_pods_disk(dev):
 
 def test_the_docs_give_the_reason_for_every_capability_kept():
     docs = (REPO / "docs" / "security.md").read_text()
-    section = docs[docs.index("## Least privilege"):]
+    section = docs[docs.index("## Least privilege"):].split("\n## ", 1)[0]
     rows = {tuple(cell.strip(" `") for cell in line.strip("|").split("|")[:2])
             for line in section.splitlines() if line.startswith("| `")}
     assert rows == {(role, capability) for role, capabilities in README_CAPABILITIES.items()
                     for capability in capabilities}
+
+
+def test_the_exporter_holds_a_token_of_read_scope_only_and_not_the_signing_key(dev):
+    from pool.idtokens import claims
+    pod = dict(pods(dev))["metrics"]
+    (source,) = [v for v in pod["volumes"] if "secret" in v]
+    (secret,) = [r.inputs for r in dev.of_type("kubernetes:core/v1:Secret")
+                 if r.inputs["metadata"]["name"] == source["secret"]["secretName"]]
+    (token,) = secret["data"].values()
+    import base64
+    assert claims(base64.b64decode(token).decode())["scope"] == "condor:/READ"
+    assert secret["metadata"]["name"] == "htcondor-metrics-token"

@@ -27,7 +27,7 @@ def test_on_by_default_and_covering_every_pod_of_the_pool(dev):
     spec = the_policy(dev)["spec"]
     assert spec["policyTypes"] == ["Ingress"]
     templates = [d.inputs["spec"]["template"]["metadata"]["labels"] for d in dev.of_type(DEPLOYMENT)]
-    assert len(templates) == 3 and all(selects(spec["podSelector"], labels) for labels in templates)
+    assert len(templates) == 4 and all(selects(spec["podSelector"], labels) for labels in templates)
 
 
 def test_only_the_pools_pods_reach_htcondors_port(dev):
@@ -59,11 +59,11 @@ def test_two_pools_in_one_namespace_do_not_open_to_each_other():
     b_labels = list(pod_labels(b).values())
     peers = the_policy(a, "alpha-ingress")["spec"]["ingress"][0]["from"]
     assert not any(selects(peers[0]["podSelector"], labels) for labels in b_labels)
-    for name in ("alpha-ingress", "alpha-egress", "alpha-worker-egress"):
+    for name in ("alpha-ingress", "alpha-egress", "alpha-worker-egress", "alpha-metrics-ingress"):
         spec = the_policy(a, name)["spec"]
         assert not any(selects(spec["podSelector"], labels) for labels in b_labels), name
     names = {p.name for p in a.of_type(POLICY)}
-    assert names == {"alpha-ingress", "alpha-egress", "alpha-worker-egress"}
+    assert names == {"alpha-ingress", "alpha-egress", "alpha-worker-egress", "alpha-metrics-ingress"}
     assert not names & {p.name for p in b.of_type(POLICY)}
 
 

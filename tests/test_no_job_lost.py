@@ -16,7 +16,7 @@ from tests.conftest import REPORTS, running_pool
 from tests.htcondor_jobs import SLEEPER, output, queue_is_empty, sleeper_submit, submit, wait_completed, wait_running
 from tests.podsim.kubelet import wait_until
 from tests.render import render
-from tests.test_emulated_pool import CM, SCHEDD, SERVICE_HOST, WORKER, the
+from tests.test_emulated_pool import CM, METRICS, SCHEDD, SERVICE_HOST, WORKER, the
 
 GRACE = 60  # seconds: jobs get GRACE - 30 to finish when their worker leaves
 RETIREMENT = GRACE - 30
@@ -155,7 +155,9 @@ def test_the_queue_running_jobs_and_their_files_survive_the_schedd_pod(pool):
 
 def cluster_secret(cluster, role: str) -> bytes:
     """The bytes of `role`'s credential Secret as the cluster holds it."""
-    (value,) = cluster.secrets[manifests.credential_secret_name("htcondor", role)]["data"].values()
+    name = f"{manifests.metrics_name('htcondor')}-token" if role == "metrics" else \
+        manifests.credential_secret_name("htcondor", role)
+    (value,) = cluster.secrets[name]["data"].values()
     return base64.b64decode(value)
 
 
@@ -167,23 +169,24 @@ def test_rotating_the_password_rolls_every_pod_and_the_pool_reforms_under_it(poo
     passwordVersion that changed nothing would change none of this.)"""
     before = {p.name: p.template["metadata"]["annotations"][manifests.CHECKSUM_CREDENTIAL]
               for p in pool.pods.values()}
-    old_secrets = {role: cluster_secret(pool, role) for role in ROLES}
+    holders = (*ROLES, "metrics")  # the metrics exporter holds a token too
+    old_secrets = {role: cluster_secret(pool, role) for role in holders}
     old_token = old_secrets["worker"].decode()
     started = time.monotonic()
     pool.apply_rendered(render({**CONFIG, "passwordVersion": "2"}))  # as `pulumi up`
     rolled = time.monotonic() - started
     pods = [p for p in pool.pods.values() if not p.deleting]
-    assert sorted(p.deployment for p in pods) == [CM, SCHEDD, WORKER, WORKER]
+    assert sorted(p.deployment for p in pods) == [CM, METRICS, SCHEDD, WORKER, WORKER]
     assert not set(before) & {p.name for p in pods}, "every pod was replaced"
     assert not set(before.values()) & {p.template["metadata"]["annotations"][manifests.CHECKSUM_CREDENTIAL]
                                        for p in pods}, "every pod has a new credential checksum"
-    secrets = {role: cluster_secret(pool, role) for role in ROLES}
-    assert all(secrets[role] != old_secrets[role] for role in ROLES), "every credential Secret changed"
+    secrets = {role: cluster_secret(pool, role) for role in holders}
+    assert all(secrets[role] != old_secrets[role] for role in holders), "every credential Secret changed"
     key = unscramble(secrets["centralManager"])
     for pod in pods:
         # The central manager holds the new key; the schedd's and workers' tokens are
         # re-minted from it (the old key's would no longer verify).
-        role = {CM: "centralManager", SCHEDD: "schedd", WORKER: "worker"}[pod.deployment]
+        role = {CM: "centralManager", SCHEDD: "schedd", WORKER: "worker", METRICS: "metrics"}[pod.deployment]
         assert held_credential(pod, role) == secrets[role], pod.name
         if role != "centralManager":
             idtokens.verify(secrets[role].decode(), key)
@@ -196,5 +199,5 @@ def test_rotating_the_password_rolls_every_pod_and_the_pool_reforms_under_it(poo
     job = submit(schedd, "rotated", SLEEPER, sleeper_submit(1, count=2, tag="rotated"))
     rows = wait_completed(schedd, job, 2, timeout=120)
     assert all((status, code) == ("4", "0") for _, status, code, _, _ in rows)
-    REPORTS.append(f"password rotation: all 4 pods rolled onto the new password in {rolled:.1f}s; "
+    REPORTS.append(f"password rotation: all 5 pods rolled onto the new password in {rolled:.1f}s; "
                    "the pool re-formed and ran jobs")

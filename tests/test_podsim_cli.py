@@ -54,9 +54,9 @@ def cli_cluster():
 def test_up_starts_the_stacks_pods_and_pods_lists_them(cli_cluster):
     assert "central manager: htcondor-central-manager.htcondor.svc.cluster.local:9618" in cli_cluster.stdout
     listing = pods()
-    assert sorted(p["role"] for p in listing) == ["central-manager", "schedd", "worker"]
+    assert sorted(p["role"] for p in listing) == ["central-manager", "metrics", "schedd", "worker"]
     addresses = [ipaddress.ip_address(p["ip"]) for p in listing]
-    assert len(set(addresses)) == 3
+    assert len(set(addresses)) == 4
     assert all(a in ipaddress.ip_network("10.244.0.0/16") for a in addresses)
     assert all(p["ready"] for p in listing)
 

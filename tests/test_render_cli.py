@@ -18,7 +18,7 @@ def test_it_prints_every_kubernetes_object_of_the_stack_with_the_config_given():
     assert result.returncode == 0, result.stderr
     objects = list(yaml.safe_load_all(result.stdout))
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds.count("Deployment") == 3 and "NetworkPolicy" in kinds and "Secret" in kinds, kinds
+    assert kinds.count("Deployment") == 4 and "NetworkPolicy" in kinds and "Secret" in kinds, kinds
     (worker,) = [o for o in objects if o["metadata"]["name"] == "htcondor-worker"]
     assert worker["spec"]["replicas"] == 3
 

@@ -24,7 +24,8 @@ WORKER_POOLS = ('{"gpu": {"workers": 2, "gpus": 1, "cpu": "4", "memory": "16Gi",
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("config", [{}, {"workers": "0"}, {"createNamespace": "false", "namespace": "default"},
                                     {"allowedCidrs": '["192.0.2.0/24"]', "scheddStorageClass": "fast"},
-                                    {"placement": PLACEMENT, "workerPools": WORKER_POOLS}])
+                                    {"placement": PLACEMENT, "workerPools": WORKER_POOLS},
+                                    {"workers": "0", "maxWorkers": "4", "workerPools": WORKER_POOLS}])
 def test_every_object_validates_strictly(version, config):
     from tests.render import render
     manifests = render(config).manifests()

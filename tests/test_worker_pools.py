@@ -58,7 +58,7 @@ def test_a_pool_takes_the_default_workers_values_where_unset_and_its_own_where_s
 def test_every_slot_advertises_its_pool_and_only_gpu_pools_discover_gpus():
     rendered = render(stack="gpu-example")
     found = deployments(rendered)
-    (config_map,) = rendered.of_type("kubernetes:core/v1:ConfigMap")
+    (config_map,) = [c for c in rendered.of_type("kubernetes:core/v1:ConfigMap") if c.name == "htcondor-config"]
     worker_conf = parse(config_map.inputs["data"]["50-role-worker.conf"])
     # A string attribute, from the pod's environment (set per Deployment, below).
     assert worker_conf[WORKER_POOL_ATTRIBUTE.upper()] == f'"$ENV({WORKER_POOL_ENV})"'

@@ -14,6 +14,7 @@ VOLUME_SIZE = "20Gi"
 VOLUMES_PER_ACCESS_MODE = {"ReadWriteOncePod": 6, "ReadWriteOnce": 2}
 COREDNS_USER = "system:coredns"
 KUBE_ROUTER_USER = "system:kube-router"
+PROMETHEUS_USER = "prometheus"
 
 
 def storage_class() -> dict:
@@ -101,6 +102,47 @@ def kube_router_rbac() -> list[dict]:
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": KUBE_ROUTER_USER},
          "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBE_ROUTER_USER}]},
     ]
+
+
+def prometheus_rbac() -> list[dict]:
+    """What Prometheus' Kubernetes service discovery reads (role `endpoints`: Endpoints, and
+    the Services and pods behind them), as Prometheus' own example ClusterRole grants it."""
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": PROMETHEUS_USER},
+         "rules": [{"apiGroups": [""], "resources": ["services", "endpoints", "pods"],
+                    "verbs": ["get", "list", "watch"]},
+                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                    "verbs": ["get", "list", "watch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": PROMETHEUS_USER},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": PROMETHEUS_USER},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": PROMETHEUS_USER}]},
+    ]
+
+
+def prometheus_config(kubeconfig: Path, scrape_interval: str) -> dict:
+    """Prometheus' own example job for Kubernetes services (`kubernetes-service-endpoints`
+    in documentation/examples/prometheus-kubernetes.yml): every endpoint of a Service
+    annotated `prometheus.io/scrape: "true"`, at its `prometheus.io/port` and `path`."""
+    return {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "scrape_configs": [{
+            "job_name": "kubernetes-service-endpoints",
+            "kubernetes_sd_configs": [{"role": "endpoints", "kubeconfig_file": str(kubeconfig)}],
+            "relabel_configs": [
+                {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_scrape"],
+                 "action": "keep", "regex": "true"},
+                {"source_labels": ["__meta_kubernetes_service_annotation_prometheus_io_path"],
+                 "action": "replace", "target_label": "__metrics_path__", "regex": "(.+)"},
+                {"source_labels": ["__address__", "__meta_kubernetes_service_annotation_prometheus_io_port"],
+                 "action": "replace", "regex": r"([^:]+)(?::\d+)?;(\d+)", "replacement": "$1:$2",
+                 "target_label": "__address__"},
+                {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+                {"source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"},
+            ],
+        }],
+    }
 
 
 def corefile(kubeconfig: Path) -> str:

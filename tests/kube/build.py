@@ -12,6 +12,7 @@ directory too, so a second build of anything is quick.
 """
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -20,11 +21,12 @@ import subprocess
 import sys
 import time
 import tomllib
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.podsim.rootfs import PrerequisiteError, cache_dir
+from tests.podsim.rootfs import PrerequisiteError, cache_dir, debian_mirror
 
 VERSIONS_FILE = Path(__file__).with_name("versions.toml")
 # Bump when a recipe below changes, so binaries built by an older recipe are not reused.
@@ -433,6 +435,34 @@ def build_pause(pins: dict, kubernetes_pins: dict) -> Path:
 DEBIAN_PACKAGES = ("cni-plugins", "ipset")
 
 
+# Programs taken from a Debian package without installing it: name -> the path inside it.
+DEBIAN_PROGRAMS = {"prometheus": "usr/bin/prometheus"}
+
+
+def debian_program_key(name: str, pins: dict) -> str:
+    return f"{name}-{re.sub(r'[^A-Za-z0-9.-]', '_', pins['version'])}-r{RECIPE_VERSION}"
+
+
+def extract_debian_program(name: str, pins: dict) -> Path:
+    """The package's program, alone in a directory of the cache: the pinned package file from
+    the Debian mirror apt uses, checked against its hash, and `dpkg-deb -x`, so nothing lands
+    on the host."""
+    def build(out: Path) -> None:
+        url = f"{debian_mirror().rstrip('/')}/{pins['debian-file']}"
+        _log(f"{name} {pins['version']}: taking {DEBIAN_PROGRAMS[name]} from {url}")
+        package = out / Path(pins["debian-file"]).name
+        with urllib.request.urlopen(url, timeout=300) as reply:
+            package.write_bytes(reply.read())
+        digest = hashlib.sha256(package.read_bytes()).hexdigest()
+        if digest != pins["sha256"]:
+            raise PrerequisiteError(f"{url}: sha256 {digest}, but versions.toml pins {pins['sha256']}")
+        subprocess.run(["dpkg-deb", "-x", str(package), str(out / "package")], check=True)
+        (out / "package" / DEBIAN_PROGRAMS[name]).rename(out / name)
+        shutil.rmtree(out / "package")
+        package.unlink()
+    return _locked_build(debian_program_key(name, pins), build)
+
+
 def ensure_debian_package(pins: dict) -> None:
     package, wanted = pins["debian-package"], pins["version"]
     installed = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package],
@@ -515,6 +545,9 @@ def build_all(only: tuple[str, ...] | None = None) -> Binaries:
         built["pause"] = build_pause(pins["pause"], pins["kubernetes"])
     for name in DEBIAN_PACKAGES:
         ensure_debian_package(pins[name])
+    for name in DEBIAN_PROGRAMS:
+        if wanted(name):
+            built[name] = extract_debian_program(name, pins[name])
     return Binaries(_dirs(built, pins, assemble=True))
 
 
@@ -523,6 +556,7 @@ def cached() -> Binaries | None:
     pins = versions()
     keys = {name: f"{name}-{pins[name]['version']}-r{RECIPE_VERSION}" for name in (*GO_RECIPES, *TREE_NAMES)}
     keys["pause"] = f"pause-{pins['pause']['version']}-r{RECIPE_VERSION}"
+    keys.update({name: debian_program_key(name, pins[name]) for name in DEBIAN_PROGRAMS})
     dirs = _dirs({name: bin_root() / key for name, key in keys.items()}, pins, assemble=False)
     if all((d / ".complete").exists() for d in dirs.values()):
         return Binaries(dirs)

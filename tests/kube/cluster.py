@@ -23,7 +23,7 @@ from pathlib import Path
 from tests.podsim.rootfs import PrerequisiteError
 
 from . import build, cgroups, images, pki, pulumi
-from .addons import KUBE_ROUTER_USER
+from .addons import KUBE_ROUTER_USER, PROMETHEUS_USER
 from .pki import Identity
 from .topology import API_PORT, API_SERVICE_IP, CLUSTER_DOMAIN, NODE_GATEWAY, NODE_IP, NODE_NAME, NODE_PREFIX
 
@@ -51,6 +51,7 @@ def identities() -> list[Identity]:
         Identity("kube-proxy", "system:kube-proxy"),
         Identity("coredns", "system:coredns"),
         Identity("kube-router", KUBE_ROUTER_USER),
+        Identity("prometheus", PROMETHEUS_USER),
     ]
 
 
@@ -64,6 +65,7 @@ class State:
     cgroups_made: list[str]
     image: str
     path: str
+    prometheus_port: int
 
     @classmethod
     def load(cls, workdir: Path) -> "State | None":
@@ -104,6 +106,8 @@ class Cluster:
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "HTCONDOR_POOL_TEST_IMAGE": state.image,
+            # The cluster's Prometheus server (tests/kube/node.py), forwarded to this host.
+            "HTCONDOR_POOL_TEST_PROMETHEUS": f"http://127.0.0.1:{state.prometheus_port}",
         }
 
     # ---- up ----------------------------------------------------------------------------
@@ -140,18 +144,22 @@ class Cluster:
         listener.bind(("127.0.0.1", 0))
         listener.listen(64)
         port = listener.getsockname()[1]
+        prometheus = socket.socket()
+        prometheus.bind(("127.0.0.1", 0))
+        prometheus.listen(64)
         credentials = pki.create(self.workdir / "pki", identities(), f"https://127.0.0.1:{API_PORT}")
         pki.write_kubeconfig(self.kubeconfig, f"https://127.0.0.1:{port}", credentials.ca_cert,
                              credentials.path("admin", "crt"), credentials.path("admin", "key"),
                              "htcondor-pool-test-admin")
         programs = {program: binaries[program] for program in (
             "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet",
-            "kube-proxy", "kubectl", "containerd", "ctr", "runc", "coredns", "kube-router")}
+            "kube-proxy", "kubectl", "containerd", "ctr", "runc", "coredns", "kube-router", "prometheus")}
         spec = {"workdir": str(self.workdir), "pki": str(credentials.directory), "binaries": programs,
                 "path": binaries.path, "cni_bin_dir": str(binaries.cni_bin_dir),
                 "cgroup_root": self.cgroup, "pause_image": to_import[0].name,
                 "image_archives": [str(i.archive) for i in to_import],
-                "api_service_ip": API_SERVICE_IP, "api_listener_fd": listener.fileno()}
+                "api_service_ip": API_SERVICE_IP, "api_listener_fd": listener.fileno(),
+                "prometheus_listener_fd": prometheus.fileno()}
         (self.workdir / "node.json").write_text(json.dumps(spec, indent=2))
         log = open(self.workdir / "node.log", "ab")
         cgroup = self.cgroup
@@ -162,13 +170,15 @@ class Cluster:
             ["nsenter", f"--net=/run/netns/{self.netns}", "--", "unshare", "--mount", "--propagation", "slave",
              "--", sys.executable, "-m", "tests.kube.node", str(self.workdir / "node.json")],
             cwd=Path(__file__).resolve().parents[2], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            pass_fds=[listener.fileno()], start_new_session=True,
+            pass_fds=[listener.fileno(), prometheus.fileno()], start_new_session=True,
             preexec_fn=lambda: cgroups.join(cgroup))
         listener.close()
+        prometheus_port = prometheus.getsockname()[1]
+        prometheus.close()
         # kubectl, and the Pulumi CLI with its language host, first on the users' PATH.
         user_path = os.pathsep.join(str(Path(binaries[p]).parent) for p in ("kubectl", "pulumi"))
         state = State(self.name, node.pid, port, self.cgroup, [str(d) for d in made],
-                      to_import[1].name, user_path)
+                      to_import[1].name, user_path, prometheus_port)
         (self.workdir / "state.json").write_text(json.dumps(state.__dict__, indent=2))
         deadline = time.monotonic() + timeout
         while not (self.workdir / "ready").exists():

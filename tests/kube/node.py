@@ -45,6 +45,8 @@ from .topology import (
 )
 
 KUBE_ROUTER_HEALTH_PORT = 20244  # its default
+PROMETHEUS_PORT = 9090  # its default; on the namespace's loopback, forwarded to the host's
+PROMETHEUS_SCRAPE_INTERVAL = "2s"  # quick enough for tests that wait on what it scraped
 # The chains its firewall hooks into INPUT, FORWARD and OUTPUT (pkg/controllers/netpol).
 KUBE_ROUTER_CHAINS = ("KUBE-ROUTER-INPUT", "KUBE-ROUTER-FORWARD", "KUBE-ROUTER-OUTPUT")
 PRIVATE_TMPFS = ("/run", "/var/lib", "/var/log")
@@ -209,7 +211,8 @@ class Node:
         self.healthy("kube-apiserver", lambda: self.https_ok(f"https://127.0.0.1:{API_PORT}/readyz"))
 
     def apply_addons(self) -> None:
-        self.apply([addons.storage_class(), *addons.cluster_dns(), *addons.kube_router_rbac()])
+        self.apply([addons.storage_class(), *addons.cluster_dns(), *addons.kube_router_rbac(),
+                    *addons.prometheus_rbac()])
         self.recycler = VolumeRecycler(self)
         self.recycler.fill()
         threading.Thread(target=self.recycler.run, name="volume-recycler", daemon=True).start()
@@ -369,6 +372,20 @@ state = '{c / "state"}'
         self.healthy("kube-router", lambda: urllib.request.urlopen(
             f"http://127.0.0.1:{KUBE_ROUTER_HEALTH_PORT}/healthz", timeout=2).status == 200 and chains_exist())
 
+    def start_prometheus(self) -> None:
+        """A Prometheus server, as a cluster's monitoring runs one: it finds what to scrape
+        through the Kubernetes API (its own identity, read-only) and scrapes pods from the
+        node, where a Prometheus pod's traffic would come from its own address."""
+        config = self.work / "prometheus.yml"
+        config.write_text(yaml.safe_dump(addons.prometheus_config(self.pki / "prometheus.kubeconfig",
+                                                                  PROMETHEUS_SCRAPE_INTERVAL)))
+        self.start("prometheus", [
+            self.bins["prometheus"], f"--config.file={config}", f"--storage.tsdb.path={self.work / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}", "--storage.tsdb.retention.time=1d",
+            "--log.level=warn"])
+        self.healthy("prometheus", lambda: urllib.request.urlopen(
+            f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready", timeout=2).status == 200)
+
     def start_coredns(self) -> None:
         corefile = self.work / "Corefile"
         corefile.write_text(addons.corefile(self.pki / "coredns.kubeconfig"))
@@ -384,7 +401,7 @@ state = '{c / "state"}'
             self.spec["api_service_ip"]]
 
     # ---- the API forward for the host --------------------------------------------------
-    async def forward(self, listener: socket.socket) -> None:
+    async def forward(self, listener: socket.socket, port: int = API_PORT) -> None:
         async def pump(reader, writer):
             try:
                 while data := await reader.read(65536):
@@ -397,7 +414,7 @@ state = '{c / "state"}'
 
         async def handle(client_reader, client_writer):
             try:
-                api_reader, api_writer = await asyncio.open_connection("127.0.0.1", API_PORT)
+                api_reader, api_writer = await asyncio.open_connection("127.0.0.1", port)
             except OSError:
                 client_writer.close()
                 return
@@ -413,6 +430,9 @@ state = '{c / "state"}'
         listener = socket.socket(fileno=self.spec["api_listener_fd"])
         threading.Thread(target=lambda: asyncio.run(self.forward(listener)), name="api-forward",
                          daemon=True).start()
+        prometheus = socket.socket(fileno=self.spec["prometheus_listener_fd"])
+        threading.Thread(target=lambda: asyncio.run(self.forward(prometheus, PROMETHEUS_PORT)),
+                         name="prometheus-forward", daemon=True).start()
         started = time.monotonic()
         self.start_etcd()
         self.start_api_server()
@@ -425,6 +445,7 @@ state = '{c / "state"}'
         wait_until(lambda: all(self.check_running(n) is None for n in self.processes) and self.node_ready(),
                    180, "the node to be Ready")
         self.start_kube_router()  # it reads its Node object, which the kubelet registers
+        self.start_prometheus()
         wait_until(self.dns_answers, 120, "cluster DNS to answer through the kube-dns Service")
         (self.work / "ready").write_text(f"{time.monotonic() - started:.1f}\n")
         log(f"node ready in {time.monotonic() - started:.1f}s")

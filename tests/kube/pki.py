@@ -84,6 +84,7 @@ def create(directory: Path, identities: list[Identity], api_server_url: str) -> 
                                             content_commitment=False, key_encipherment=False,
                                             data_encipherment=False, key_agreement=False,
                                             encipher_only=False, decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
                .sign(ca_key, hashes.SHA256()))
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     _write_key(pki.path("ca", "key"), ca_key)
@@ -97,7 +98,13 @@ def create(directory: Path, identities: list[Identity], api_server_url: str) -> 
                    .serial_number(x509.random_serial_number())
                    .not_valid_before(now).not_valid_after(now + VALIDITY)
                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(x509.ExtendedKeyUsage(usages), critical=False))
+                   .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+                   # Key identifiers, as Go's crypto/x509 (kubeadm, the API server's own)
+                   # writes them: OpenSSL 3's strict verification (Python 3.13's default,
+                   # the autoscaler's client) refuses a certificate without them.
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                  critical=False))
         if identity.server_names:
             builder = builder.add_extension(_san(identity.server_names), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())

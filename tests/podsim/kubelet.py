@@ -313,13 +313,30 @@ class Pod:
 
     def probe(self, probe: dict) -> bool:
         try:
-            result = self.exec(probe["exec"]["command"], timeout=probe.get("timeoutSeconds", 1))
+            if "httpGet" in probe:
+                result = self.http_get(probe["httpGet"], timeout=probe.get("timeoutSeconds", 1))
+            else:
+                result = self.exec(probe["exec"]["command"], timeout=probe.get("timeoutSeconds", 1))
         except subprocess.TimeoutExpired:
             self.probe_log.append((time.time(), "probe timed out"))
             return False
         if result.returncode != 0:
             self.probe_log.append((time.time(), f"probe rc={result.returncode}: {result.stdout[-300:]}{result.stderr[-300:]}"))
         return result.returncode == 0
+
+    def http_get(self, action: dict, timeout: float) -> subprocess.CompletedProcess:
+        """An httpGet probe, as the kubelet sends it to the pod's address (from the pod's
+        network namespace here: the emulator's node has no route into it): a status from
+        200 to 399 succeeds. A named port is the container's port of that name."""
+        port = action["port"]
+        if isinstance(port, str):
+            (port,) = [p["containerPort"] for p in self.container.get("ports", []) if p.get("name") == port]
+        url = f"http://{self.ip}:{port}{action.get('path', '/')}"
+        check = ("import sys, urllib.request\n"
+                 f"status = urllib.request.urlopen({url!r}, timeout={timeout}).status\n"
+                 "sys.exit(0 if 200 <= status < 400 else 1)\n")
+        return subprocess.run(["ip", "netns", "exec", self.netns, sys.executable, "-c", check],
+                              capture_output=True, text=True, timeout=timeout + 5)
 
     def grace_period(self) -> float:
         return float(self.template["spec"].get("terminationGracePeriodSeconds", 30))
