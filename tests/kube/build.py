@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.podsim.rootfs import PrerequisiteError, cache_dir, debian_mirror
+from tests.podsim.rootfs import PrerequisiteError, apt_get_install, cache_dir, debian_mirror
 
 VERSIONS_FILE = Path(__file__).with_name("versions.toml")
 # Bump when a recipe below changes, so binaries built by an older recipe are not reused.
@@ -340,10 +340,7 @@ def apt_install(packages: list[str]) -> None:
     if os.geteuid() != 0:
         raise PrerequisiteError(f"these Debian packages are missing: {' '.join(packages)} (install them as root)")
     _log(f"installing host packages: {' '.join(packages)}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    apt_get_install(packages)
 
 
 def bin_root() -> Path:

@@ -65,10 +65,21 @@ def ensure_host_tools() -> None:
     if os.geteuid() != 0:
         raise PrerequisiteError(f"the pod emulator needs root and these packages: {' '.join(missing)}")
     _log(f"installing host packages: {' '.join(missing)}")
+    apt_get_install(missing)
+
+
+# How long apt-get waits for dpkg's lock before it gives up: the emulator's root filesystem and
+# the cluster's build each install host packages, and a person may start both at once.
+APT_LOCK_TIMEOUT_SECONDS = 600
+
+
+def apt_get_install(packages: list[str]) -> None:
+    """Install Debian packages on the host (as root), waiting for dpkg's lock if another
+    install holds it instead of failing at once."""
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
+    apt = ["apt-get", "-o", f"DPkg::Lock::Timeout={APT_LOCK_TIMEOUT_SECONDS}"]
+    subprocess.run([*apt, "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([*apt, "install", "-y", "-qq", *packages], check=True, env=env, stdout=subprocess.DEVNULL)
 
 
 def ensure_rootfs(chosen: str | None = None) -> Path:
