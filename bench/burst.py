@@ -18,6 +18,7 @@ import json
 import sys
 import time
 
+from bench.kube import slots
 from tests.conftest import start_kube_cluster
 from tests.htcondor_jobs import SLEEPER, job_rows, sleeper_submit, submit, when_answered
 from tests.kube.kubectl import KubePod, Kubectl
@@ -42,12 +43,6 @@ def running(schedd: KubePod, cluster_id: str) -> int:
 
 def done(schedd: KubePod, cluster_id: str) -> int:
     return len(when_answered(lambda: job_rows(schedd, "condor_history", cluster_id, "ProcId")) or [])
-
-
-def slots(kubectl: Kubectl) -> int:
-    result = kubectl("-n", NAMESPACE, "exec", "deploy/htcondor-central-manager", "--", "condor_status", "-af",
-                     "Name", check=False, timeout=60)
-    return len(result.stdout.split()) if result.returncode == 0 else -1
 
 
 def until_all_run(schedd: KubePod, seconds: int, tag: str) -> tuple[str, float]:
@@ -87,17 +82,17 @@ def main() -> int:
             time.monotonic() - ended
 
         # The floor's pod start: the worker Deployment scaled by hand, until its slots show.
-        wait_until(lambda: slots(kubectl) == 0, 300, 1, "no slot left")
+        wait_until(lambda: slots(kubectl, NAMESPACE) == 0, 300, 1, "no slot left")
         started = time.monotonic()
         kubectl("-n", NAMESPACE, "scale", f"deployment/{WORKER}", f"--replicas={N}")
-        wait_until(lambda: slots(kubectl) == N, 300, POLL, f"{N} slots")
+        wait_until(lambda: slots(kubectl, NAMESPACE) == N, 300, POLL, f"{N} slots")
         pod_start = time.monotonic() - started
         results[f"floor: kubectl scale 0 -> {N}, until {N} slots show"] = pod_start
         kubectl("-n", NAMESPACE, "scale", f"deployment/{WORKER}", "--replicas=0")
-        wait_until(lambda: slots(kubectl) == 0, 300, 1, "no slot left")
+        wait_until(lambda: slots(kubectl, NAMESPACE) == 0, 300, 1, "no slot left")
 
         project.up(workers=str(N))  # maxWorkers N too: a fixed pool
-        wait_until(lambda: slots(kubectl) == N, 300, POLL, f"{N} slots")
+        wait_until(lambda: slots(kubectl, NAMESPACE) == N, 300, POLL, f"{N} slots")
         _, took = until_all_run(schedd, 5, "fixed")
         results[f"fixed: {N} jobs submitted to {N} idle workers, until all run"] = took
         results["floor: pod start plus a negotiation cycle"] = pod_start + took

@@ -43,8 +43,9 @@ SMALL_WORKER = {"cpu": "100m", "memory": "256Mi", "disk": "512Mi"}
 POLL = 0.2
 
 
-def slots(kubectl: Kubectl) -> int:
-    result = kubectl("-n", NAMESPACE, "exec", f"deploy/{CM}", "--", "condor_status", "-af", "Name",
+def slots(kubectl: Kubectl, namespace: str = NAMESPACE) -> int:
+    """How many slots the pool's collector lists, -1 while it does not answer."""
+    result = kubectl("-n", namespace, "exec", f"deploy/{CM}", "--", "condor_status", "-af", "Name",
                      check=False, timeout=60)
     return len(result.stdout.split()) if result.returncode == 0 else -1
 

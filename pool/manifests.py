@@ -155,6 +155,16 @@ def pool_selector(instance: str) -> dict:
     return {k: v for k, v in labels(instance).items() if k in keys}
 
 
+def client_labels(instance: str, client_component: str) -> dict:
+    """The labels of a program of the pool that is no HTCondor role (the exporter, the
+    autoscaler): the pool's, with its own component."""
+    return {**labels(instance), "app.kubernetes.io/component": client_component}
+
+
+def client_selector(instance: str, client_component: str) -> dict:
+    return {**pool_selector(instance), "app.kubernetes.io/component": client_component}
+
+
 def network_policy(instance: str, namespace_name, allowed_cidrs: tuple[str, ...]) -> dict:
     """Ingress to the pool's pods: HTCondor's port, from the pool's own pods and from the
     allowed CIDRs (outside submit hosts or workers). Nothing else reaches them, no other
@@ -406,14 +416,6 @@ def metrics_name(instance: str) -> str:
     return f"{instance}-metrics"
 
 
-def metrics_labels(instance: str) -> dict:
-    return {**labels(instance), "app.kubernetes.io/component": METRICS_COMPONENT}
-
-
-def metrics_selector(instance: str) -> dict:
-    return {**pool_selector(instance), "app.kubernetes.io/component": METRICS_COMPONENT}
-
-
 def metrics_config_keys() -> list[str]:
     """The ConfigMap keys the exporter's pod mounts: HTCondor's client configuration (where
     the collector is, the pool's security) and the exporter itself."""
@@ -485,11 +487,13 @@ def metrics_pod_spec(image: str, placement: dict, config_map_name, credential_se
 
 def metrics_deployment(instance: str, namespace_name, pod: dict, checksums: dict) -> dict:
     return {
-        "metadata": {"name": metrics_name(instance), "namespace": namespace_name, "labels": metrics_labels(instance)},
+        "metadata": {"name": metrics_name(instance), "namespace": namespace_name,
+                     "labels": client_labels(instance, METRICS_COMPONENT)},
         "spec": {
             "replicas": 1,
-            "selector": {"matchLabels": metrics_selector(instance)},
-            "template": {"metadata": {"labels": metrics_labels(instance), "annotations": dict(checksums)},
+            "selector": {"matchLabels": client_selector(instance, METRICS_COMPONENT)},
+            "template": {"metadata": {"labels": client_labels(instance, METRICS_COMPONENT),
+                                      "annotations": dict(checksums)},
                          "spec": pod},
         },
     }
@@ -498,9 +502,8 @@ def metrics_deployment(instance: str, namespace_name, pod: dict, checksums: dict
 def _scraped(instance: str, component: str) -> tuple[str, dict, dict]:
     """Name, labels and selector of a component Prometheus scrapes: the exporter, or the
     autoscaler (its decisions)."""
-    if component == AUTOSCALER_COMPONENT:
-        return autoscaler_name(instance), autoscaler_labels(instance), autoscaler_selector(instance)
-    return metrics_name(instance), metrics_labels(instance), metrics_selector(instance)
+    name = autoscaler_name(instance) if component == AUTOSCALER_COMPONENT else metrics_name(instance)
+    return name, client_labels(instance, component), client_selector(instance, component)
 
 
 def metrics_service(instance: str, namespace_name, component: str = METRICS_COMPONENT) -> dict:
@@ -561,7 +564,7 @@ def metrics_token_secret(instance: str, namespace_name, token_b64) -> dict:
     """The exporter's IDTOKEN (READ scope only), as the one file of its token directory."""
     return {
         "metadata": {"name": f"{metrics_name(instance)}-token", "namespace": namespace_name,
-                     "labels": metrics_labels(instance)},
+                     "labels": client_labels(instance, METRICS_COMPONENT)},
         "type": "Opaque",
         "data": {TOKEN_FILE_NAME: token_b64},
     }
@@ -580,14 +583,6 @@ API_SERVER_PORTS = (443, 6443)
 def autoscaler_name(instance: str) -> str:
     """Its Deployment, ServiceAccount, Role, RoleBinding, token Secret and NetworkPolicy."""
     return f"{instance}-autoscaler"
-
-
-def autoscaler_labels(instance: str) -> dict:
-    return {**labels(instance), "app.kubernetes.io/component": AUTOSCALER_COMPONENT}
-
-
-def autoscaler_selector(instance: str) -> dict:
-    return {**pool_selector(instance), "app.kubernetes.io/component": AUTOSCALER_COMPONENT}
 
 
 def autoscaler_config_keys() -> list[str]:
@@ -640,13 +635,14 @@ def autoscaler_pod_spec(image: str, placement: dict, config_map_name, credential
 def autoscaler_deployment(instance: str, namespace_name, pod: dict, checksums: dict) -> dict:
     return {
         "metadata": {"name": autoscaler_name(instance), "namespace": namespace_name,
-                     "labels": autoscaler_labels(instance)},
+                     "labels": client_labels(instance, AUTOSCALER_COMPONENT)},
         "spec": {
             "replicas": 1,
             # Never two deciding at once: each would count the other's burst workers late.
             "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": autoscaler_selector(instance)},
-            "template": {"metadata": {"labels": autoscaler_labels(instance), "annotations": dict(checksums)},
+            "selector": {"matchLabels": client_selector(instance, AUTOSCALER_COMPONENT)},
+            "template": {"metadata": {"labels": client_labels(instance, AUTOSCALER_COMPONENT),
+                                      "annotations": dict(checksums)},
                          "spec": pod},
         },
     }
@@ -655,7 +651,7 @@ def autoscaler_deployment(instance: str, namespace_name, pod: dict, checksums: d
 def autoscaler_service_account(instance: str, namespace_name) -> dict:
     return {
         "metadata": {"name": autoscaler_name(instance), "namespace": namespace_name,
-                     "labels": autoscaler_labels(instance)},
+                     "labels": client_labels(instance, AUTOSCALER_COMPONENT)},
         # Only the autoscaler's pod asks for its token (automountServiceAccountToken there).
         "automountServiceAccountToken": False,
     }
@@ -667,7 +663,7 @@ def autoscaler_role(instance: str, namespace_name, worker_deployments: list[str]
     create burst Jobs. It cannot delete, patch or exec into anything."""
     return {
         "metadata": {"name": autoscaler_name(instance), "namespace": namespace_name,
-                     "labels": autoscaler_labels(instance)},
+                     "labels": client_labels(instance, AUTOSCALER_COMPONENT)},
         "rules": [
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"],
              "resourceNames": sorted(worker_deployments)},
@@ -680,7 +676,7 @@ def autoscaler_role(instance: str, namespace_name, worker_deployments: list[str]
 def autoscaler_role_binding(instance: str, namespace_name, role_name, account_name) -> dict:
     return {
         "metadata": {"name": autoscaler_name(instance), "namespace": namespace_name,
-                     "labels": autoscaler_labels(instance)},
+                     "labels": client_labels(instance, AUTOSCALER_COMPONENT)},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
         "subjects": [{"kind": "ServiceAccount", "name": account_name, "namespace": namespace_name}],
     }
@@ -695,7 +691,7 @@ def autoscaler_token_secret(instance: str, namespace_name, token_b64, schedd_tok
     """The autoscaler's IDTOKENs (READ scope only): the collector's and the schedd's."""
     return {
         "metadata": {"name": f"{autoscaler_name(instance)}-token", "namespace": namespace_name,
-                     "labels": autoscaler_labels(instance)},
+                     "labels": client_labels(instance, AUTOSCALER_COMPONENT)},
         "type": "Opaque",
         "data": {TOKEN_FILE_NAME: token_b64, SCHEDD_TOKEN_FILE_NAME: schedd_token_b64},
     }
@@ -709,7 +705,7 @@ def autoscaler_egress_policy(instance: str, namespace_name) -> dict:
         "metadata": {"name": f"{autoscaler_name(instance)}-egress", "namespace": namespace_name,
                      "labels": labels(instance)},
         "spec": {
-            "podSelector": {"matchLabels": autoscaler_selector(instance)},
+            "podSelector": {"matchLabels": client_selector(instance, AUTOSCALER_COMPONENT)},
             "policyTypes": ["Egress"],
             "egress": [{"ports": [{"protocol": "TCP", "port": port} for port in API_SERVER_PORTS]}],
         },

@@ -71,16 +71,22 @@ def cluster_dns() -> list[dict]:
          "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}}],
          "ports": [{"name": "dns", "port": 53, "protocol": "UDP"},
                    {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": COREDNS_USER},
-         "rules": [{"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"],
-                    "verbs": ["list", "watch"]},
-                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
-                    "verbs": ["list", "watch"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": COREDNS_USER},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": COREDNS_USER},
-         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": COREDNS_USER}]},
+        *user_cluster_role(COREDNS_USER, [
+            {"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"],
+             "verbs": ["list", "watch"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]}]),
+    ]
+
+
+def user_cluster_role(user: str, rules: list[dict]) -> list[dict]:
+    """A ClusterRole of `rules` and its binding to `user`, the name in the certificate an
+    add-on authenticates with (the ClusterRole takes the same name)."""
+    rbac = "rbac.authorization.k8s.io"
+    return [
+        {"apiVersion": f"{rbac}/v1", "kind": "ClusterRole", "metadata": {"name": user}, "rules": rules},
+        {"apiVersion": f"{rbac}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": user},
+         "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": user},
+         "subjects": [{"apiGroup": rbac, "kind": "User", "name": user}]},
     ]
 
 
@@ -88,37 +94,19 @@ def kube_router_rbac() -> list[dict]:
     """What kube-router's firewall reads, and no more: it watches pods, namespaces, nodes,
     Services, Endpoints, EndpointSlices and NetworkPolicies (its manifests' ClusterRole also grants
     leases and Service status, for the router and service proxy, which run nowhere here)."""
-    return [
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": KUBE_ROUTER_USER},
-         "rules": [{"apiGroups": [""], "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
-                    "verbs": ["get", "list", "watch"]},
-                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
-                    "verbs": ["get", "list", "watch"]},
-                   {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
-                    "verbs": ["get", "list", "watch"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": KUBE_ROUTER_USER},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": KUBE_ROUTER_USER},
-         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBE_ROUTER_USER}]},
-    ]
+    return user_cluster_role(KUBE_ROUTER_USER, [
+        {"apiGroups": [""], "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
+         "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]}])
 
 
 def prometheus_rbac() -> list[dict]:
     """What Prometheus' Kubernetes service discovery reads (role `endpoints`: Endpoints, and
     the Services and pods behind them), as Prometheus' own example ClusterRole grants it."""
-    return [
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": PROMETHEUS_USER},
-         "rules": [{"apiGroups": [""], "resources": ["services", "endpoints", "pods"],
-                    "verbs": ["get", "list", "watch"]},
-                   {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
-                    "verbs": ["get", "list", "watch"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": PROMETHEUS_USER},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": PROMETHEUS_USER},
-         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": PROMETHEUS_USER}]},
-    ]
+    return user_cluster_role(PROMETHEUS_USER, [
+        {"apiGroups": [""], "resources": ["services", "endpoints", "pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]}])
 
 
 def prometheus_config(kubeconfig: Path, scrape_interval: str) -> dict:
