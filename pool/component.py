@@ -38,6 +38,19 @@ def _arguments(manifest: dict) -> dict:
     return {re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower(): value for key, value in manifest.items()}
 
 
+def _base64(token: pulumi.Output[str]) -> pulumi.Output[str]:
+    """A token as a Secret's `data` holds it (still secret: apply keeps secretness)."""
+    return token.apply(lambda t: base64.b64encode(t.encode()).decode())
+
+
+def _service_monitor(name: str, namespace, component: str, service, parent) -> None:
+    """The Prometheus Operator's ServiceMonitor for a scraped component's Service."""
+    monitor = manifests.service_monitor(name, namespace, component)
+    k8s.apiextensions.CustomResource(
+        f"{name}-{component}-monitor", opts=pulumi.ResourceOptions(parent=parent, depends_on=[service]),
+        api_version=monitor["apiVersion"], kind=monitor["kind"], metadata=monitor["metadata"], spec=monitor["spec"])
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -132,7 +145,7 @@ class HTCondorPool(pulumi.ComponentResource):
                 lambda key: password_file_base64(schedd_key(key))))}
         token_secrets = {role: k8s.core.v1.Secret(
             manifests.token_secret_name(name, role), opts=child, **manifests.token_secret(
-                name, role, namespace, token.apply(lambda t: base64.b64encode(t.encode()).decode()),
+                name, role, namespace, _base64(token),
                 verify_keys[role]))
             for role, token in tokens.items()}
         files = snippet_files(central_manager_host, args.pool_name, uid_domain=central_manager_host,
@@ -219,7 +232,7 @@ class HTCondorPool(pulumi.ComponentResource):
                                           METRICS_TOKEN_HOLDER.scopes)))
             metrics_secret = k8s.core.v1.Secret(
                 f"{name}-metrics-token", opts=child, **manifests.metrics_token_secret(
-                    name, namespace, metrics_token.apply(lambda t: base64.b64encode(t.encode()).decode())))
+                    name, namespace, _base64(metrics_token)))
             metrics_policy = [k8s.networking.v1.NetworkPolicy(
                 f"{name}-metrics-ingress", opts=child,
                 **manifests.metrics_network_policy(name, namespace, args.metrics_allowed_cidrs))] \
@@ -237,11 +250,7 @@ class HTCondorPool(pulumi.ComponentResource):
             k8s.core.v1.ConfigMap(f"{name}-dashboard", opts=child,
                                   **manifests.dashboard_config_map(name, namespace, dashboard()))
             if args.metrics_service_monitor:
-                monitor = manifests.service_monitor(name, namespace)
-                k8s.apiextensions.CustomResource(
-                    f"{name}-metrics-monitor", opts=pulumi.ResourceOptions(parent=self, depends_on=[metrics_service]),
-                    api_version=monitor["apiVersion"], kind=monitor["kind"], metadata=monitor["metadata"],
-                    spec=monitor["spec"])
+                _service_monitor(name, namespace, manifests.METRICS_COMPONENT, metrics_service, self)
             self.metrics_address = pulumi.Output.concat(
                 metrics_service.metadata.name, ".", namespace, f".svc.cluster.local:{METRICS_PORT}")
 
@@ -293,8 +302,8 @@ class HTCondorPool(pulumi.ComponentResource):
         schedd_token = pulumi.Output.secret(password.result.apply(
             lambda key: idtokens.mint(schedd_key(key), trust_domain, subject, scopes, key_id=SCHEDD_KEY_ID)))
         secret = k8s.core.v1.Secret(f"{name}-autoscaler-token", opts=child, **manifests.autoscaler_token_secret(
-            name, namespace, token.apply(lambda t: base64.b64encode(t.encode()).decode()),
-            schedd_token.apply(lambda t: base64.b64encode(t.encode()).decode())))
+            name, namespace, _base64(token),
+            _base64(schedd_token)))
         account = k8s.core.v1.ServiceAccount(f"{name}-autoscaler", opts=child,
                                              **_arguments(manifests.autoscaler_service_account(name, namespace)))
         role = k8s.rbac.v1.Role(f"{name}-autoscaler", opts=child, **manifests.autoscaler_role(
@@ -313,11 +322,7 @@ class HTCondorPool(pulumi.ComponentResource):
             service = k8s.core.v1.Service(f"{name}-autoscaler", opts=child, **manifests.metrics_service(
                 name, namespace, manifests.AUTOSCALER_COMPONENT))
             if args.metrics_service_monitor:
-                monitor = manifests.service_monitor(name, namespace, manifests.AUTOSCALER_COMPONENT)
-                k8s.apiextensions.CustomResource(
-                    f"{name}-autoscaler-monitor", opts=pulumi.ResourceOptions(parent=self, depends_on=[service]),
-                    api_version=monitor["apiVersion"], kind=monitor["kind"], metadata=monitor["metadata"],
-                    spec=monitor["spec"])
+                _service_monitor(name, namespace, manifests.AUTOSCALER_COMPONENT, service, self)
         mounted = "".join(files[key] for key in manifests.autoscaler_config_keys())
         k8s.apps.v1.Deployment(
             manifests.autoscaler_name(name), opts=pulumi.ResourceOptions(parent=self, depends_on=[
