@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from . import idtokens, manifests, security, validation
+from . import burst_admission, idtokens, manifests, security, validation
 from .args import HTCondorPoolArgs, RoleSpec
 from .condor_config import AUTOSCALER_SNIPPET, CONDOR_PORT, METRICS_SNIPPET, autoscaler_config, metrics_config, snippet_files
 from .credentials import (
@@ -104,7 +104,8 @@ class HTCondorPool(pulumi.ComponentResource):
             # Also the central manager's image and placement: the pool's infrastructure.
             return manifests.autoscaler_pod_spec(args.images["centralManager"], args.placement["centralManager"],
                                                  config_map_name, credential_secret, account, name,
-                                                 manifests.burst_shapes(name, args.pools()), args.metrics)
+                                                 manifests.burst_shapes(name, args.pools()),
+                                                 burst_admission.policy_name(name, args.namespace), args.metrics)
 
         if args.create_namespace:
             # Pod Security Admission enforces the strongest standard all the pool's pods meet.
@@ -308,8 +309,21 @@ class HTCondorPool(pulumi.ComponentResource):
                                              **_arguments(manifests.autoscaler_service_account(name, namespace)))
         role = k8s.rbac.v1.Role(f"{name}-autoscaler", opts=child, **manifests.autoscaler_role(
             name, namespace, [manifests.deployment_name(name, p) for p in worker_deployments]))
-        binding = k8s.rbac.v1.RoleBinding(f"{name}-autoscaler", opts=child, **_arguments(
-            manifests.autoscaler_role_binding(name, namespace, role.metadata.name, account.metadata.name)))
+        # What its Jobs may be (burst workers, nothing else), in force before its Role is
+        # bound: the Role alone would let it mount any Secret of the namespace in a Job.
+        labels = manifests.client_labels(name, manifests.AUTOSCALER_COMPONENT)
+        admission = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{name}-autoscaler", opts=child, **_arguments(burst_admission.policy(
+                name, args.namespace, {p.name: p.image for p in args.pools() if p.bursts},
+                manifests.config_map_name(name), manifests.token_secret_name(name, "worker"),
+                args.unprivileged_workers, labels)))
+        admission_binding = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-autoscaler", opts=pulumi.ResourceOptions(parent=self), **_arguments(burst_admission.binding(
+                name, args.namespace, admission.metadata.name, labels)))
+        binding = k8s.rbac.v1.RoleBinding(
+            f"{name}-autoscaler", opts=pulumi.ResourceOptions(parent=self, depends_on=[admission_binding]),
+            **_arguments(manifests.autoscaler_role_binding(name, namespace, role.metadata.name,
+                                                           account.metadata.name)))
         egress = [k8s.networking.v1.NetworkPolicy(f"{name}-autoscaler-egress", opts=child,
                                                   **manifests.autoscaler_egress_policy(name, namespace))] \
             if policy else []

@@ -141,9 +141,13 @@ def credential_file(role: str) -> str:
     return f"{CREDENTIAL_DIR}/{KEY_FILE_NAME if role in SIGNING_KEY_ROLES else TOKEN_FILE_NAME}"
 
 
+def config_map_name(instance: str) -> str:
+    return f"{instance}-config"
+
+
 def config_map(instance: str, namespace_name, files: dict[str, str]) -> dict:
     return {
-        "metadata": {"name": f"{instance}-config", "namespace": namespace_name,
+        "metadata": {"name": config_map_name(instance), "namespace": namespace_name,
                      "labels": labels(instance)},
         "data": dict(files),
     }
@@ -610,14 +614,18 @@ def burst_shapes(instance: str, pools) -> list[dict]:
 
 
 def autoscaler_pod_spec(image: str, placement: dict, config_map_name, credential_secret, service_account,
-                        instance: str, shapes: list[dict], metrics: bool = False) -> dict:
+                        instance: str, shapes: list[dict], admission_policy: str, metrics: bool = False) -> dict:
     """The autoscaler's pod: the one pod of the pool that mounts a service-account token,
-    whose Role lets it read the worker Deployments and create burst Jobs, nothing more. Its
-    liveness probe sees a decision taken within the last two minutes. With the pool's
-    metrics on, it serves its decisions on the metrics port, as the exporter does."""
+    whose Role lets it read the worker Deployments and create burst Jobs, nothing more, and
+    whose Jobs `admission_policy` admits only as burst workers (before it creates any, it
+    checks that the policy refuses a Job mounting its own token's Secret). Its liveness
+    probe sees a decision taken within the last two minutes. With the pool's metrics on, it
+    serves its decisions on the metrics port, as the exporter does."""
     env = [{"name": "HTCONDOR_POOL_INSTANCE", "value": instance},
            {"name": "HTCONDOR_POOL_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-           {"name": "HTCONDOR_POOL_BURST_POOLS", "value": json.dumps(shapes, sort_keys=True)}]
+           {"name": "HTCONDOR_POOL_BURST_POOLS", "value": json.dumps(shapes, sort_keys=True)},
+           {"name": "HTCONDOR_POOL_ADMISSION_POLICY", "value": admission_policy},
+           {"name": "HTCONDOR_POOL_ADMISSION_CHECK_SECRET", "value": credential_secret}]
     if metrics:
         env.append({"name": "HTCONDOR_POOL_METRICS_PORT", "value": str(METRICS_PORT)})
     pod = _client_pod(AUTOSCALER_COMPONENT, AUTOSCALER, image, placement, config_map_name, credential_secret,

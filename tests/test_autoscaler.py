@@ -295,3 +295,62 @@ def burst_metrics_table() -> str:
     rows += [f"| `{m.name}` | {m.type} | {', '.join(f'`{label}`' for label in m.labels) or '-'} | {m.help} |"
              for m in autoscaler.METRICS]
     return "\n".join(rows) + "\n"
+
+
+class FakeAPI:
+    """The API server as the autoscaler's create sees it: `dry_run` answers the dry run of
+    the check (None: admitted), every call is recorded."""
+
+    def __init__(self, dry_run: Exception | None):
+        self.dry_run, self.calls = dry_run, []
+
+    def call(self, method, path, body=None):
+        self.calls.append((method, path, body))
+        if method == "GET":
+            return {"metadata": {"name": "htcondor-worker", "namespace": "ns", "uid": "u-1"},
+                    "spec": {"template": {"metadata": {}, "spec": {"containers": [{"name": "htcondor"}]}}}}
+        if "dryRun=All" in path:
+            if self.dry_run:
+                raise self.dry_run
+            return body
+        return {"metadata": {"name": "htcondor-worker-burst-x"}}
+
+
+POLICY_NAME = "htcondor-autoscaler.ns"
+REFUSED = ('{"kind":"Status","status":"Failure","message":"jobs.batch \\"htcondor-worker-burst-\\" is forbidden: '
+           f"ValidatingAdmissionPolicy '{POLICY_NAME}' with binding '{POLICY_NAME}' denied request: a burst "
+           'worker\'s volumes are ...","reason":"Forbidden","code":403}')
+
+
+def live_pool(api) -> "autoscaler.Pool":
+    pool = autoscaler.Pool.__new__(autoscaler.Pool)  # without HTCondor's bindings: only create() is used
+    pool.api, pool.namespace, pool.instance = api, "ns", "htcondor"
+    pool.policy, pool.check_secret = POLICY_NAME, "htcondor-autoscaler-token"
+    return pool
+
+
+def test_a_burst_worker_is_created_once_the_policy_refuses_the_same_job_mounting_another_secret():
+    api = FakeAPI(autoscaler.APIError("POST", "/jobs", 403, REFUSED))
+    assert live_pool(api).create(DEFAULT) == "htcondor-worker-burst-x"
+    (_, (_, check_path, check), (_, create_path, created)) = api.calls
+    assert check_path.endswith("/jobs?dryRun=All") and create_path.endswith("/jobs")
+    # The check is the very Job created, with the autoscaler's own token Secret mounted too.
+    assert check["spec"]["template"]["spec"]["volumes"] == [
+        {"name": "admission-check", "secret": {"secretName": "htcondor-autoscaler-token"}}]
+    assert "volumes" not in created["spec"]["template"]["spec"]
+    assert {**check, "spec": {**check["spec"], "template": created["spec"]["template"]}} == created
+
+
+@pytest.mark.parametrize("answer", [None, autoscaler.APIError("POST", "/jobs", 403, REFUSED.replace(
+    POLICY_NAME, "another-policy")), autoscaler.APIError("POST", "/jobs", 403, '{"message": "jobs.batch is '
+                                                        'forbidden: User cannot create resource"}')])
+def test_no_burst_worker_while_the_policy_is_not_what_refuses_the_check(answer):
+    """Admitted (the policy deleted, or not enforced), or refused by anything else: nothing
+    is created, and the failure says why."""
+    api = FakeAPI(answer)
+    with pytest.raises(autoscaler.AdmissionNotEnforced if answer is None else autoscaler.APIError) as raised:
+        live_pool(api).create(DEFAULT)
+    assert [path for _, path, _ in api.calls if not path.endswith("dryRun=All") and "/jobs" in path] == []
+    if answer is None:
+        assert f"the admission policy {POLICY_NAME} is not in force" in str(raised.value)
+        assert "htcondor-autoscaler-token" in str(raised.value)

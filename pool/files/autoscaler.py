@@ -19,6 +19,13 @@ STARTD_NOCLAIM_SHUTDOWN: its startd leaves after that long without a claim, its 
 and container then exit 0, and the Job completes. Nothing here ever deletes a pod. It keeps
 no state: a restarted autoscaler counts again from the cluster.
 
+What it may create is confined by the pool's admission policy (pool/burst_admission.py):
+a Job of its that is not a burst worker (one that mounts another Secret, say) is refused.
+Before it creates a burst worker it makes sure of that, with a dry run of the same Job
+mounting its own token's Secret, which no worker holds: should the API server admit it
+(the policy deleted, or not enforced), it creates nothing and says why, as a failed
+decision.
+
 With the pool's metrics on, it serves its decisions for Prometheus on /metrics: per pool,
 the idle jobs that fit, the burst workers wanted and those starting and running.
 """
@@ -40,6 +47,10 @@ INSTANCE_ENV = "HTCONDOR_POOL_INSTANCE"
 NAMESPACE_ENV = "HTCONDOR_POOL_NAMESPACE"
 INTERVAL_ENV = "HTCONDOR_POOL_AUTOSCALER_INTERVAL"
 METRICS_PORT_ENV = "HTCONDOR_POOL_METRICS_PORT"  # set when the pool's metrics are on
+# The admission policy that confines what it creates, and the Secret its dry-run check
+# mounts (its own token's), which that policy must refuse.
+ADMISSION_POLICY_ENV = "HTCONDOR_POOL_ADMISSION_POLICY"
+ADMISSION_CHECK_SECRET_ENV = "HTCONDOR_POOL_ADMISSION_CHECK_SECRET"
 DEFAULT_INTERVAL_SECONDS = 5.0
 # Touched after every decision, taken or failed: the liveness probe (`--alive`) sees the
 # loop turning, so a hung autoscaler is restarted.
@@ -226,6 +237,18 @@ def decide(jobs: list, shapes: list[PoolShape], machine: dict, coming: dict[str,
 
 
 # ---- the cluster: HTCondor and the Kubernetes API -------------------------------------------
+class APIError(RuntimeError):
+    """The API server answered with an error status."""
+
+    def __init__(self, method: str, path: str, code: int, body: str):
+        super().__init__(f"{method} {path}: {code} {body[:500]}")
+        self.code, self.body = code, body
+
+
+class AdmissionNotEnforced(RuntimeError):
+    """The API server would admit a Job of the autoscaler's that the policy must refuse."""
+
+
 class KubernetesAPI:
     """The API server, with the pod's service-account token (re-read for every request:
     Kubernetes rotates it)."""
@@ -249,7 +272,7 @@ class KubernetesAPI:
             with urllib.request.urlopen(request_, context=self.context, timeout=30) as reply:
                 return json.loads(reply.read())
         except urllib.error.HTTPError as error:
-            raise RuntimeError(f"{method} {path}: {error.code} {error.read().decode(errors='replace')[:500]}") from None
+            raise APIError(method, path, error.code, error.read().decode(errors="replace")) from None
 
 
 def finished(job: dict) -> bool:
@@ -290,16 +313,39 @@ def burst_job(deployment: dict, shape: PoolShape, instance: str) -> dict:
     }
 
 
+def with_secret(job: dict, secret: str) -> dict:
+    """`job` whose pod also mounts `secret`: what the admission policy must refuse."""
+    probe = json.loads(json.dumps(job))
+    probe["spec"]["template"]["spec"].setdefault("volumes", []).append(
+        {"name": "admission-check", "secret": {"secretName": secret}})
+    return probe
+
+
+def check_admission(api, namespace: str, job: dict, policy: str, secret: str) -> None:
+    """Raise AdmissionNotEnforced unless the API server refuses, through `policy`, a dry run
+    of `job` mounting `secret` (nothing is created either way)."""
+    try:
+        api.call("POST", f"/apis/batch/v1/namespaces/{namespace}/jobs?dryRun=All", with_secret(job, secret))
+    except APIError as error:
+        if error.code in (403, 422) and f"ValidatingAdmissionPolicy '{policy}'" in error.body:
+            return
+        raise
+    raise AdmissionNotEnforced(
+        f"the API server admits a Job of the autoscaler's that mounts the Secret {secret} (a dry run): the "
+        f"admission policy {policy} is not in force, so no burst worker is created until it is")
+
+
 class Pool:
     """The live pool: its schedds' idle jobs, its slots, its burst workers."""
 
-    def __init__(self, api: KubernetesAPI, namespace: str, instance: str):
+    def __init__(self, api: KubernetesAPI, namespace: str, instance: str, policy: str, check_secret: str):
         import htcondor2
 
         self.htcondor = htcondor2
         self.api = api
         self.namespace = namespace
         self.instance = instance
+        self.policy, self.check_secret = policy, check_secret
         self.selector = f"{INSTANCE_LABEL}={instance},{BURST_LABEL}=true"
 
     def machine(self) -> dict:
@@ -331,9 +377,9 @@ class Pool:
 
     def create(self, shape: PoolShape) -> str:
         deployment = self.api.call("GET", f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{shape.deployment}")
-        job = self.api.call("POST", f"/apis/batch/v1/namespaces/{self.namespace}/jobs",
-                            burst_job(deployment, shape, self.instance))
-        return job["metadata"]["name"]
+        job = burst_job(deployment, shape, self.instance)
+        check_admission(self.api, self.namespace, job, self.policy, self.check_secret)
+        return self.api.call("POST", f"/apis/batch/v1/namespaces/{self.namespace}/jobs", job)["metadata"]["name"]
 
 
 def coming_capacity(shapes: list[PoolShape], slots: list, jobs: list[dict], pods: list[dict]
@@ -461,7 +507,8 @@ def main() -> None:
     shapes, always_on = shapes_from(os.environ[POOLS_ENV])
     interval = float(os.environ.get(INTERVAL_ENV, DEFAULT_INTERVAL_SECONDS))
     install_token()
-    pool = Pool(KubernetesAPI(), os.environ[NAMESPACE_ENV], os.environ[INSTANCE_ENV])
+    pool = Pool(KubernetesAPI(), os.environ[NAMESPACE_ENV], os.environ[INSTANCE_ENV],
+                os.environ[ADMISSION_POLICY_ENV], os.environ[ADMISSION_CHECK_SECRET_ENV])
     log(f"autoscaler: every {interval:g}s for pools "
         + ", ".join(f"{s.name} (up to {s.max_workers} workers, {s.workers} always on)" for s in shapes))
     said: dict = {}
