@@ -5,20 +5,37 @@ maxWorkers), every job runs once to its end, idle burst workers leave by themsel
 their Jobs complete, a restarted autoscaler counts again from the cluster, `pulumi preview`
 sees no change while they run, an `up` that rolls the autoscaler kills none of them, and
 `pulumi destroy` leaves no Job or pod. The autoscaler's metrics say what it wants and
-what runs, as the cluster shows it."""
+what runs, as the cluster shows it.
+
+Its Kubernetes identity may create burst workers and nothing more, in this namespace that
+carries no Pod Security labels (tests/burst_admission_probes.py; the same in a namespace
+the program creates: tests/test_kube_burst_admission.py), and without its admission
+policy in force the autoscaler creates no worker and says why."""
+
+import copy
+import json
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.burst_admission_probes import (
+    AutoscalerIdentity, check_every_variant_refused_beside_its_control, check_rbac_refuses_pods_cronjobs_and_secrets,
+    check_the_policy_type_checks,
+)
 from tests.conftest import REPORTS
 from tests.htcondor_jobs import SLEEPER, job_rows, sleeper_submit, submit, wait_running, when_answered
 from tests.kube.kubectl import KubePod, Kubectl
-from tests.kube.pulumi import Project
+from tests.kube.pulumi import UP_TIMEOUT, Project
 from tests.podsim.kubelet import wait_until
 from tests.test_kube_walkthrough import local_image_config
 
 NAMESPACE = "bursting"
 MAX_WORKERS = 2
+# A taint the pool's infrastructure (central manager, schedd, autoscaler) tolerates and its
+# workers do not: with it on the node, a new burst worker stays Pending.
+HOLD_TAINT = "htcondor-pool.test/hold=true"
+INTERVAL = 5  # the autoscaler decides every 5 s (pool/files/autoscaler.py)
 IDLE_SHUTDOWN = 20
 BURST = "htcondor-pool/burst=true"
 COMPONENT = "app.kubernetes.io/component"
@@ -90,6 +107,9 @@ def bursting(kube_cluster):
     project = Project.create(cluster.workdir / "projects" / "bursting", env, "dev")
     local_image_config(project, env["HTCONDOR_POOL_TEST_IMAGE"], RESOURCES)
     # workerGracePeriodSeconds: the least, so that destroy's drain of a busy worker is short.
+    # The infrastructure's placement (the autoscaler's too) tolerates HOLD_TAINT; workers do not.
+    project.config_set("placement", json.dumps({"centralManager": {"tolerations": [
+        {"key": HOLD_TAINT.split("=")[0], "operator": "Exists", "effect": "NoSchedule"}]}}))
     took = project.up(namespace=NAMESPACE, createNamespace="false", workers="0", maxWorkers=str(MAX_WORKERS),
                       idleShutdownSeconds=str(IDLE_SHUTDOWN), workerGracePeriodSeconds="60")
     REPORTS.append(f"real cluster: `pulumi up` of a bursting pool (workers 0, maxWorkers 2): {took:.1f}s")
@@ -98,6 +118,32 @@ def bursting(kube_cluster):
     finally:
         project.pulumi("destroy", "--yes", check=False)
         kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def identity(bursting):
+    """Whoever holds the autoscaler's service account (its token)."""
+    return AutoscalerIdentity(bursting.kubectl, NAMESPACE, "htcondor", bursting.project.root / "identities")
+
+
+def test_its_identity_is_admitted_its_burst_worker_and_refused_more_without_pod_security_labels(identity):
+    labels = identity.admin.json("get", "namespace", NAMESPACE)["metadata"].get("labels", {})
+    assert not [key for key in labels if key.startswith("pod-security.kubernetes.io/")], labels
+    check_the_policy_type_checks(identity)
+    check_every_variant_refused_beside_its_control(identity)
+
+
+def test_its_identity_may_not_create_a_pod_or_cronjob_or_read_a_secret(identity):
+    check_rbac_refuses_pods_cronjobs_and_secrets(identity)
+
+
+def test_a_job_of_its_that_mounts_the_pool_password_is_not_created(identity, bursting):
+    """The attack as first tried, for real rather than as a dry run: nothing is created."""
+    job = copy.deepcopy(identity.burst_job())
+    job["spec"]["template"]["spec"]["volumes"].append({"name": "taken", "secret": {"secretName": "htcondor-pool-password"}})
+    result = identity.kubectl("create", "-f", "-", "-o", "name", stdin=json.dumps(job), check=False)
+    assert result.returncode != 0 and "denied request" in result.stderr, (result.stdout, result.stderr)
+    assert not bursting.jobs()
 
 
 def test_three_jobs_start_at_most_two_burst_workers_and_all_complete(bursting):
@@ -143,24 +189,45 @@ def test_a_job_longer_than_idle_shutdown_runs_once_to_the_end(bursting):
     assert "htcondor-worker-burst-" in host
 
 
-def test_a_restarted_autoscaler_counts_again_and_preview_sees_no_change_while_workers_run(bursting):
+def test_a_restarted_autoscaler_counts_a_starting_worker_and_preview_sees_no_change(bursting):
+    """With room for a second worker (maxWorkers 2), one job, and its burst worker held
+    Pending (no node will take it: a taint only the pool's infrastructure tolerates), the
+    autoscaler is replaced: the new one counts that worker as coming and creates none."""
     bursting.no_burst_worker_left(180)
     bursting.seen.clear()
-    cluster_id = submit(bursting.schedd, "restart", SLEEPER, sleeper_submit(45, count=3, tag="restart"))
-    wait_running(bursting.schedd, cluster_id, count=MAX_WORKERS, timeout=180)
-    assert len(bursting.active()) == MAX_WORKERS
-    # Burst Jobs are not Pulumi's: a preview while they run shows no change.
-    bursting.project.pulumi("preview", "--expect-no-changes")
-    (old,) = bursting.kubectl.pods(NAMESPACE, f"{COMPONENT}=autoscaler")
-    bursting.kubectl("-n", NAMESPACE, "delete", "pod", old["metadata"]["name"], "--wait=true")
+    node = bursting.kubectl.json("get", "nodes")["items"][0]["metadata"]["name"]
+    bursting.kubectl("taint", "nodes", node, f"{HOLD_TAINT}:NoSchedule")
+    try:
+        cluster_id = submit(bursting.schedd, "restart", SLEEPER, sleeper_submit(10, tag="restart"))
+        (job,) = wait_until(lambda: bursting.active() or None, 60, 1, "a burst Job")
+        # Burst Jobs are not Pulumi's: a preview while one is there shows no change.
+        bursting.project.pulumi("preview", "--expect-no-changes")
+        (old,) = bursting.kubectl.pods(NAMESPACE, f"{COMPONENT}=autoscaler")
+        bursting.kubectl("-n", NAMESPACE, "delete", "pod", old["metadata"]["name"], "--wait=true")
 
-    def decided():  # the new autoscaler's first decision, counted from the cluster
-        pods = bursting.kubectl.pods(NAMESPACE, f"{COMPONENT}=autoscaler")
-        return len(pods) == 1 and "workers coming" in bursting.autoscaler_log()
-    wait_until(decided, 120, 1, "the new autoscaler's first decision")
-    done = bursting.watch_until_completed(cluster_id, 3)
-    assert all(row[1] == "4" and row[4] == "1" for row in done), done
-    assert len(bursting.seen) == MAX_WORKERS, bursting.seen  # the idle third job started no third worker
+        deleted_at = time.time()
+
+        def decided() -> float | None:  # the new autoscaler's latest decision since
+            pods = bursting.kubectl.pods(NAMESPACE, f"{COMPONENT}=autoscaler")
+            if len(pods) != 1 or pods[0]["metadata"]["uid"] == old["metadata"]["uid"]:
+                return None
+            stamp = bursting.autoscaler_metrics().get(("htcondor_autoscaler_last_decision_timestamp_seconds",))
+            return stamp if stamp and stamp > deleted_at else None
+        first = wait_until(decided, 120, 1, "the new autoscaler's first decision")
+        wait_until(lambda: (decided() or 0) > first, 4 * INTERVAL, 1, "its second decision")
+        pods = bursting.pods()
+        assert [p["status"]["phase"] for p in pods] == ["Pending"], pods  # still starting
+        log = bursting.autoscaler_log()
+        assert "autoscaler: pool default: 1 idle jobs fit, 1 workers coming, 0 created" in log, log
+        metrics = bursting.autoscaler_metrics()
+        assert metrics[("htcondor_burst_created_workers_total", ("pool", "default"))] == 0, metrics
+        assert metrics[("htcondor_burst_workers", ("phase", "starting"), ("pool", "default"))] == 1, metrics
+        assert [j["metadata"]["name"] for j in bursting.active()] == [job["metadata"]["name"]]
+    finally:
+        bursting.kubectl("taint", "nodes", node, f"{HOLD_TAINT}:NoSchedule-", check=False)
+    ((_, status, _, host, starts),) = bursting.watch_until_completed(cluster_id, 1)
+    assert (status, starts) == ("4", "1") and job["metadata"]["name"] in host, host
+    assert bursting.seen == {job["metadata"]["name"]}, bursting.seen  # the room for a second stayed unused
 
 
 def test_an_up_that_rolls_the_autoscaler_kills_no_running_burst_worker(bursting):
@@ -175,6 +242,31 @@ def test_an_up_that_rolls_the_autoscaler_kills_no_running_burst_worker(bursting)
     assert (status, exit_code, starts, last_host) == ("4", "0", "1", host)
 
 
+def test_without_its_admission_policy_in_force_the_autoscaler_creates_no_worker_and_says_why(bursting, identity):
+    bursting.no_burst_worker_left(180)
+    bursting.seen.clear()
+    forbidden = copy.deepcopy(identity.burst_job())
+    forbidden["spec"]["template"]["spec"]["volumes"].append(
+        {"name": "taken", "secret": {"secretName": "htcondor-pool-password"}})
+    identity.refused_by_policy(forbidden, "volumes are")
+    # As on a cluster that does not enforce it: its binding gone, the same Job is admitted.
+    bursting.kubectl("delete", "validatingadmissionpolicybinding", identity.policy)
+    try:
+        wait_until(lambda: identity.dry_run(forbidden).returncode == 0, 60, 1, "the policy out of force")
+        cluster_id = submit(bursting.schedd, "unguarded", SLEEPER, sleeper_submit(5, tag="unguarded"))
+        wait_until(lambda: f"the admission policy {identity.policy} is not in force" in bursting.autoscaler_log(),
+                   60, 1, "the autoscaler to say that its policy is not in force")
+        assert not bursting.jobs()
+    finally:
+        # What a user does about drift: `pulumi up --refresh` finds the binding gone and
+        # creates it again.
+        bursting.project.pulumi("up", "--refresh", "--yes", timeout=UP_TIMEOUT)
+    bursting.project.pulumi("preview", "--expect-no-changes", timeout=UP_TIMEOUT)
+    identity.refused_by_policy(forbidden, "volumes are")
+    ((_, status, exit_code, host, starts),) = bursting.watch_until_completed(cluster_id, 1)
+    assert (status, exit_code, starts) == ("4", "0", "1") and "htcondor-worker-burst-" in host
+
+
 def test_destroy_leaves_no_burst_job_or_pod(bursting):
     cluster_id = submit(bursting.schedd, "destroyed", SLEEPER, sleeper_submit(600, tag="destroyed"))
     wait_running(bursting.schedd, cluster_id, timeout=180)
@@ -185,3 +277,6 @@ def test_destroy_leaves_no_burst_job_or_pod(bursting):
     bursting.no_burst_worker_left(240)
     assert bursting.kubectl.json("get", "namespace", NAMESPACE)["status"]["phase"] == "Active"
     assert not bursting.kubectl.json("-n", NAMESPACE, "get", "deployments,jobs,pods")["items"]
+    # Its admission policy, cluster-scoped, goes too.
+    assert not [p for p in bursting.kubectl.json("get", "validatingadmissionpolicies,validatingadmissionpolicybindings")
+                ["items"] if p["metadata"]["name"].endswith(f".{NAMESPACE}")]

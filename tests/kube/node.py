@@ -207,6 +207,10 @@ class Node:
             f"--service-account-key-file={p / 'service-accounts.pub'}",
             f"--service-account-signing-key-file={p / 'service-accounts.key'}",
             "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+            # As kubeadm and managed clusters run it: privileged containers are the
+            # admission chain's to refuse (Pod Security, the pool's policies), not the
+            # API server's blanket default, so tests see what a real cluster would admit.
+            "--allow-privileged=true",
             "--anonymous-auth=false", "--profiling=false"])
         self.healthy("kube-apiserver", lambda: self.https_ok(f"https://127.0.0.1:{API_PORT}/readyz"))
 
