@@ -6,6 +6,10 @@ stack output`, `pulumi destroy --yes`) and every check made through `kubectl`.
 
 Each `up` is followed by `pulumi preview --expect-no-changes`: a second `up` would change
 nothing.
+
+The tests marked `every_htcondor` (the walkthrough itself, each role's credentials, no job
+lost to a scale-down or a replaced schedd or central manager, rotation, destroy) run in
+both of .ci/run's passes: on HTCondor 23.9 (trixie) and again on 25.x (sid).
 """
 
 import base64
@@ -30,9 +34,10 @@ from tests.htcondor_jobs import (
     SLEEPER, QueryFailed, accounting_submit, job_rows, output, sleeper_submit, submit, user_priorities,
     wait_completed, wait_for_accounting_after, wait_running, when_answered,
 )
-from tests.kube.kubectl import KubePod, Kubectl
+from tests.kube.kubectl import KubePod, Kubectl, PodWatch
 from tests.kube.pulumi import Project
 from tests.podsim.kubelet import wait_until
+from tests.podsim.rootfs import HTCONDOR_SERIES, suite
 from tests.podsim.sandbox import CAPABILITIES
 from tests.test_least_privilege import README_CAPABILITIES
 
@@ -164,6 +169,7 @@ def stack(kube_cluster):
         project.destroy()
 
 
+@pytest.mark.every_htcondor
 def test_pulumi_stack_output_gives_every_output_the_readme_lists(stack):
     from tests.test_project_files import readme_outputs
     shown = stack.project.pulumi("stack", "output", "--json").stdout
@@ -185,11 +191,26 @@ def test_pulumi_stack_output_gives_every_output_the_readme_lists(stack):
     assert unscramble(stack.secret("centralManager")) == stack.password
 
 
+@pytest.mark.every_htcondor
 def test_the_pool_forms_with_every_daemon(stack):
     have = wait_for_ads(stack)
     assert ("Machine", f"slot1@{stack.pods('worker')[0]['metadata']['name']}") in have
 
 
+@pytest.mark.every_htcondor
+def test_every_pod_runs_the_htcondor_its_test_pass_names(stack):
+    """The main pass runs HTCondor 23.9 (trixie), the second pass of .ci/run 25.x (sid):
+    each asks HTCondor itself, in every pod of the pool, so one image cannot pass as the other."""
+    series = HTCONDOR_SERIES[suite()]
+    for role in ("central-manager", "schedd", "worker"):
+        result = stack.pod(role).exec(["condor_version"])
+        assert result.returncode == 0, result.stderr
+        version = result.stdout.split()[1]
+        assert version.startswith(series), (role, version, series)
+    REPORTS.append(f"real cluster: HTCondor {version} in every pod ({suite()})")
+
+
+@pytest.mark.every_htcondor
 def test_the_slot_has_the_worker_containers_cpus_and_memory(stack):
     wait_for_ads(stack)
     result = stack.kubectl("-n", NAMESPACE, "exec", f"deploy/{CM}", "--", "condor_status", "-af",
@@ -197,6 +218,7 @@ def test_the_slot_has_the_worker_containers_cpus_and_memory(stack):
     assert result.stdout.split() == ["true", "1", "1024"]  # 500m rounded up, 1Gi: the container's
 
 
+@pytest.mark.every_htcondor
 def test_the_central_manager_address_resolves_in_the_pods(stack):
     host, port = stack.outputs["central_manager_address"].rsplit(":", 1)
     service = stack.kubectl.json("-n", NAMESPACE, "get", "service", stack.outputs["service_name"])
@@ -206,6 +228,7 @@ def test_the_central_manager_address_resolves_in_the_pods(stack):
     assert port == "9618"
 
 
+@pytest.mark.every_htcondor
 def test_every_pod_runs_under_seccomp_with_only_its_roles_privileges(stack):
     """The runtime applies each securityContext: the RuntimeDefault seccomp filter, no
     capability outside the role's, no new privileges, a read-only image."""
@@ -232,6 +255,7 @@ def test_every_pod_runs_under_seccomp_with_only_its_roles_privileges(stack):
         assert "Read-only file system" in written.stderr, (pod.name, written)
 
 
+@pytest.mark.every_htcondor
 def test_confined_htcondor_logs_no_permission_error(stack):
     """Nothing HTCondor does is refused by the runtime's seccomp filter, the dropped
     capabilities or the read-only image (each once was: see the configuration's comments)."""
@@ -245,6 +269,7 @@ def test_confined_htcondor_logs_no_permission_error(stack):
         assert not [line for line in logs.splitlines() if refused.search(line)], pod.name
 
 
+@pytest.mark.every_htcondor
 def test_each_role_holds_only_its_credential_and_can_do_only_what_its_role_does(stack):
     """The signing key only in the central manager; the schedd's and a worker's tokens read by
     HTCondor, and limited: no Scheduler ad from a worker, no Machine ad from the schedd, no
@@ -319,6 +344,7 @@ def test_pod_security_admission_enforces_what_each_pod_meets(stack):
             assert reason in result.stderr, (name, reason, result.stderr)
 
 
+@pytest.mark.every_htcondor
 def test_a_job_submitted_through_kubectl_exec_runs_and_its_output_comes_back(stack):
     wait_for_ads(stack)
     schedd = stack.pod("schedd")
@@ -328,6 +354,7 @@ def test_a_job_submitted_through_kubectl_exec_runs_and_its_output_comes_back(sta
     assert output(schedd, "hello.out.0").startswith("slept 1s on htcondor-worker-")
 
 
+@pytest.mark.every_htcondor
 def test_scaling_to_two_workers_and_back_to_one_loses_no_job(stack):
     stack.up(workers="2")
     wait_until(lambda: len(slots(stack) or ()) == 2, 120, 1, "two slots")
@@ -350,6 +377,61 @@ def test_scaling_to_two_workers_and_back_to_one_loses_no_job(stack):
                120, 1, "the leaving worker's pod to be gone")
 
 
+def scheduled(pod: dict) -> bool:
+    return bool(pod["spec"].get("nodeName"))
+
+
+def stopped(pod: dict) -> bool:
+    """Every container of the pod has exited (the scheduler then no longer counts the pod,
+    its ReadWriteOncePod claim among what it uses, though the kubelet may still be tearing
+    down its volumes)."""
+    statuses = pod["status"].get("containerStatuses", [])
+    return pod["status"].get("phase") in ("Succeeded", "Failed") or \
+        bool(statuses) and all("terminated" in s.get("state", {}) for s in statuses)
+
+
+@pytest.mark.every_htcondor
+def test_a_deleted_schedd_pod_is_replaced_only_once_it_has_stopped_and_its_job_runs_once(stack):
+    """docs/reliability.md: the schedd's queue is on a ReadWriteOncePod claim, so a
+    replacement schedd (a `kubectl delete pod`, which a Deployment's Recreate strategy does
+    not order) exists beside the old one while it shuts down, but is not scheduled until
+    every container of the old one has exited: never two schedds on one queue. Every change
+    of both pods is watched, in the API server's order; the job the old schedd ran
+    finishes, started once."""
+    wait_for_ads(stack)
+    schedd = stack.pod("schedd")
+    cluster_id = submit(schedd, "kept", SLEEPER, sleeper_submit(45, tag="kept"))
+    wait_running(schedd, cluster_id, timeout=120)
+    (old,) = stack.pods("schedd")
+    old_uid = old["metadata"]["uid"]
+    with PodWatch(stack.kubectl, NAMESPACE, f"{COMPONENT}=schedd") as watch:
+        stack.kubectl("-n", NAMESPACE, "delete", "pod", old["metadata"]["name"], "--wait=true", timeout=120)
+        (new,) = wait_until(lambda: [p for p in stack.pods("schedd") if p["metadata"]["uid"] != old_uid] or None,
+                            180, 1, "the replacement schedd running")
+    new_uid = new["metadata"]["uid"]
+    old_state, held, placed = old, False, []  # placed: the old pod as it was when the new one was scheduled
+    for kind, pod in watch.events:
+        if pod["metadata"]["uid"] == old_uid:
+            old_state = None if kind == "DELETED" else pod
+        elif pod["metadata"]["uid"] == new_uid:
+            held = held or (old_state is not None and not stopped(old_state) and not scheduled(pod))
+            if scheduled(pod) and not placed:
+                placed.append(old_state)
+    # The replacement was there, unscheduled, while the old schedd still ran...
+    assert held, [(kind, pod["metadata"]["name"], pod["status"].get("phase")) for kind, pod in watch.events]
+    # ...and was scheduled only once the old one had stopped (or was gone).
+    (old_then,) = placed
+    assert old_then is None or stopped(old_then), old_then["status"]
+    refused = stack.kubectl.json("-n", NAMESPACE, "get", "events", "--field-selector",
+                                 f"reason=FailedScheduling,involvedObject.uid={new_uid}")["items"]
+    REPORTS.append("real cluster: a deleted schedd's replacement waited for it to stop"
+                   + (f"; the scheduler said: {refused[0]['message']!r}" if refused else ""))
+    schedd = stack.pod("schedd")
+    ((_, status, code, _, starts),) = wait_completed(schedd, cluster_id, 1, timeout=180)
+    assert (status, code, starts) == ("4", "0", "1")
+
+
+@pytest.mark.every_htcondor
 def test_a_deleted_central_manager_pod_is_replaced_and_every_ad_comes_back(stack):
     wait_for_ads(stack)
     (old,) = stack.pods("central-manager")
@@ -398,6 +480,7 @@ def pod_checksums(stack: Stack) -> dict[str, str]:
             for component in COMPONENTS.values() for p in stack.pods(component)}
 
 
+@pytest.mark.every_htcondor
 def test_rotating_the_password_rolls_every_pod_and_the_pool_runs_a_job(stack):
     """`pulumi config set passwordVersion 2 && pulumi up --yes`, seen from the stack's outputs
     and from the cluster: a new password, new bytes in every credential Secret, every pod
@@ -512,8 +595,13 @@ def test_a_job_writing_past_its_workers_disk_gets_only_that_worker_evicted_and_i
     filling the next worker, and a short job lease makes the requeue come within the test."""
     wait_for_ads(stack)
     (worker,) = stack.pods("worker")
-    others = {p["metadata"]["uid"]: p["status"]["containerStatuses"][0]["restartCount"]
-              for role in ("central-manager", "schedd") for p in stack.pods(role)}
+    def others() -> dict[str, int]:  # every other pod of the pool: central manager, schedd, exporter
+        return {p["metadata"]["uid"]: p["status"]["containerStatuses"][0]["restartCount"]
+                for p in stack.kubectl.json("-n", NAMESPACE, "get", "pods")["items"]
+                if p["metadata"]["uid"] != worker["metadata"]["uid"]}
+    untouched = others()
+    assert {p["metadata"]["labels"][COMPONENT] for p in stack.kubectl.json("-n", NAMESPACE, "get", "pods")["items"]
+            } >= {"central-manager", "schedd", "worker", "metrics"}
     schedd = stack.pod("schedd")
     cluster_id = submit(schedd, "filler", DISK_FILLER, sleeper_submit(
         0, "job_lease_duration = 60\nrequirements = (MY.NumJobStarts =?= 0)", tag="filler"))
@@ -530,10 +618,10 @@ def test_a_job_writing_past_its_workers_disk_gets_only_that_worker_evicted_and_i
                    f"{time.monotonic() - started:.0f}s after the submit; the kubelet's event: {message!r}")
     assert pod["status"]["phase"] == "Failed"
     assert "exceed" in message and "1Gi" in message, message
-    # Nothing else was touched: the same central manager and schedd, never restarted.
-    after = {p["metadata"]["uid"]: p["status"]["containerStatuses"][0]["restartCount"]
-             for role in ("central-manager", "schedd") for p in stack.pods(role)}
-    assert after == others
+    # Nothing else was touched: the same central manager, schedd and exporter, never restarted
+    # (the replacement worker, which the Deployment starts, aside).
+    after = {uid: restarts for uid, restarts in others().items() if uid in untouched}
+    assert after == untouched
     # The job is back in the queue, idle, after its one start; nothing was lost.
     wait_until(lambda: when_answered(lambda: job_rows(schedd, "condor_q", cluster_id, "JobStatus",
                                                       "NumJobStarts")) == [["1", "1"]],
@@ -546,6 +634,7 @@ def test_a_job_writing_past_its_workers_disk_gets_only_that_worker_evicted_and_i
     stack.kubectl("-n", NAMESPACE, "delete", "pod", worker["metadata"]["name"])
 
 
+@pytest.mark.every_htcondor
 def test_destroy_removes_every_object_and_a_second_up_works(stack):
     volumes = [stack.kubectl.json("-n", NAMESPACE, "get", "pvc", claim)["spec"]["volumeName"]
                for claim in ("htcondor-schedd-spool", "htcondor-central-manager-spool")]

@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 
 SUITES = ("trixie", "sid")
+# The HTCondor each suite's `condor` package is, as the README's Versions names them: each
+# test pass checks its pods run this one, so that one image cannot pass as the other.
+HTCONDOR_SERIES = {"trixie": "23.9.", "sid": "25."}
 # Bump when the build recipe changes, so stale caches are not reused.
 RECIPE_VERSION = 2
 SUBMITTER = "submitter"
