@@ -1,5 +1,7 @@
 import os
 import signal
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,12 +121,52 @@ def pytest_runtest_makereport(item, call):
             report.sections.append(("kubectl: objects, events, pod logs", value.diagnostics()))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "real_cluster: uses the real single-node cluster (tests/kube); set on "
+                                       "every test that does, by the kube_cluster fixture's use")
+    config.addinivalue_line("markers", "every_htcondor: a real-cluster test .ci/run's second pass runs again "
+                                       "on the other HTCondor (HTCONDOR_POOL_SUITE=sid)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "kube_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_cluster)
+
+
 def pytest_sessionstart(session):
     session.config.stash[_SNAPSHOT] = leftovers.take()
 
 
+_BUILDER = pytest.StashKey[subprocess.Popen]()
+
+
+def pytest_collection_finish(session):
+    """A run that will start the real cluster, on a machine that has not built it yet, builds
+    it in the background from the start (`python -m tests.kube build`, its log in the cache),
+    while the tests before the cluster's first use run: about half an hour of compiling that
+    would otherwise begin only at the first real-cluster test. The cluster's own build
+    (build.build_all, per component under a lock) then waits for, or takes over, what this
+    one has not finished."""
+    if os.geteuid() != 0 or not any("kube_cluster" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    from tests.kube import build
+    if build.cached() is not None:
+        return
+    log = build.bin_root().parent / "background-build.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        session.config.stash[_BUILDER] = subprocess.Popen(
+            [sys.executable, "-m", "tests.kube", "build"], stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, cwd=Path(__file__).resolve().parent.parent)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A run leaves nothing of its own behind: under CI=true, anything left fails it."""
+    builder = session.config.stash.get(_BUILDER, None)
+    if builder is not None and builder.poll() is None:  # a run that ended before needing it
+        os.killpg(builder.pid, signal.SIGKILL)
+        builder.wait()
     found = leftovers.wait_for_none(session.config.stash[_SNAPSHOT])
     session.config.stash[_LEFT] = found
     if found and os.environ.get("CI") == "true":
