@@ -50,22 +50,27 @@ def log_size(pod, log: str) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
+def log_text(pod, log: str, after: int = 0) -> str:
+    """`pod`'s HTCondor `log` past byte `after` (see log_size); "" if there is none yet. It
+    stays readable once the pod is gone, until the cluster's teardown."""
+    path = pod.local_dir(LOCAL_DIR) / "log" / log
+    if not path.exists():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(after)
+        return f.read().decode(errors="replace")
+
+
 def refused(pod, log: str, peer_ip: str, timeout=60, after: int = 0) -> str:
     """Wait for `pod`'s HTCondor `log` to record, past byte `after` (see log_size), that
     `peer_ip` failed authentication that the command required, in either of the daemons'
     wordings; returns that line."""
-    path = pod.local_dir(LOCAL_DIR) / "log" / log
     ip = re.escape(peer_ip)
     marker = re.compile(rf"DC_AUTHENTICATE: (required authentication of {ip} failed|authentication "
                         rf"of <{ip}:\d+> did not result in a valid mapped user name)")
 
     def line():
-        if not path.exists():
-            return None
-        with open(path, "rb") as f:
-            f.seek(after)
-            text = f.read().decode(errors="replace")
-        return next((entry for entry in text.splitlines() if marker.search(entry)), None)
+        return next((entry for entry in log_text(pod, log, after).splitlines() if marker.search(entry)), None)
 
     return wait_until(line, timeout, 0.2, f"{pod.name}'s {log} to refuse {peer_ip}")
 
