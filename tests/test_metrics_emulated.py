@@ -6,12 +6,16 @@ it reports the pool's slots, jobs, held jobs and a collector outage; a host outs
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pool.credentials import METRICS_TOKEN_HOLDER
 from pool.defaults import METRICS_PORT
 from tests.conftest import running_pool
+from tests.credential_checks import (
+    NOT_AUTHENTICATED, address_of, advertise, authorizations, denied, granted, refusal, refusals,
+)
 from tests.htcondor_jobs import SLEEPER, sleeper_submit, submit
 from tests.podsim.kubelet import wait_until
 from tests.render import render
-from tests.test_emulated_pool import CM, SCHEDD, the
+from tests.test_emulated_pool import CM, METRICS, SCHEDD, SERVICE_HOST, ads, log_size, refused, the
 
 WORKERS = 2
 PROMETHEUS_SUBNET, ELSEWHERE_SUBNET = 200, 201  # 10.244.200.0/24 may scrape; 10.244.201.0/24 may not
@@ -167,18 +171,31 @@ def test_only_the_allowed_networks_reach_the_exporter(pool):
     assert unanswered.value.outcome == "timeout"
 
 
+METRICS_USER = METRICS_TOKEN_HOLDER.subject(SERVICE_HOST)
+
+
 def test_the_exporters_token_may_only_read(pool):
-    exporter = the(pool, "htcondor-metrics")
-    read = exporter.exec(["condor_status", "-af", "Name"])
-    assert read.returncode == 0 and read.stdout.strip(), read.stderr  # it reads the pool
-    ad = ('MyType = "Machine"\nName = "fake@metrics"\nMachine = "metrics"\nStartdIpAddr = "<10.244.0.99:9618>"\n'
-          'MyAddress = "<10.244.0.99:9618>"\nState = "Unclaimed"\nActivity = "Idle"\nRequirements = true\n')
-    exporter.exec(["sh", "-c", "cat > /tmp/fake.ad"], stdin=ad)
-    advertised = exporter.exec(["condor_advertise", "UPDATE_STARTD_AD", "/tmp/fake.ad"])
-    assert advertised.returncode != 0, advertised.stdout  # refused: its token has no ADVERTISE_STARTD
-    names = the(pool, CM).exec(["condor_status", "-af", "Name"])
-    assert names.returncode == 0 and names.stdout.strip() and "fake@metrics" not in names.stdout
-    schedd = the(pool, SCHEDD)
-    turned_off = exporter.exec(["condor_off", "-name", schedd.name, "-schedd"])
-    assert turned_off.returncode != 0, turned_off.stdout  # no ADMINISTRATOR either
+    exporter, cm, schedd = the(pool, METRICS), the(pool, CM), the(pool, SCHEDD)
+    # At the collector and the central manager's master: READ allowed (the probe works from
+    # here), everything else refused to the exporter's own identity.
+    for daemon, name in (("collector", f"HTCondor on Kubernetes@{cm.name}"), ("master", cm.name)):
+        table = authorizations(exporter, address_of(exporter, daemon, name))
+        assert granted(table) == {"READ": METRICS_USER}, daemon
+        assert refusals(table) == {denied(METRICS_USER)}, daemon
+    # It cannot advertise: the collector refuses it, and the fake ad is nowhere, among the
+    # ads the same query lists.
+    result = advertise(exporter, "UPDATE_STARTD_AD")
+    assert refusal(result.stdout + result.stderr) == denied(METRICS_USER)
+    listed = ads(pool)
+    assert ("Scheduler", schedd.name) in listed
+    assert not any("fake-worker" in name for _, name in listed), listed
+    # Nor turn anything off: the central manager's master refuses it ...
+    off = exporter.exec(["condor_off", "-addr", address_of(exporter, "master", cm.name)], timeout=60)
+    assert refusal(off.stdout + off.stderr) == denied(METRICS_USER), off
+    # ... and the schedd's, which holds no key, cannot even check its token (its log shows
+    # the attempt arrived).
+    before = log_size(schedd, "MasterLog")
+    off = exporter.exec(["condor_off", "-addr", address_of(exporter, "master", schedd.name), "-schedd"], timeout=60)
+    assert refusal(off.stdout + off.stderr) == NOT_AUTHENTICATED, off
+    refused(schedd, "MasterLog", exporter.ip, after=before)
     assert schedd.exec(["condor_q", "-totals"]).returncode == 0  # the schedd still serves
