@@ -4,6 +4,7 @@ inside the pod: for the emulator's pods and the real cluster's alike (anything w
 
 import base64
 import re
+from dataclasses import dataclass
 
 from pool import manifests
 
@@ -29,22 +30,77 @@ def advertise(pod, command: str, token_dir: str | None = None):
     return pod.exec(["sh", "-c", script], stdin=FAKE_ADS[command], timeout=60)
 
 
+# Why a daemon refused a command, as its client reports it.
+NOT_AUTHENTICATED = "not authenticated"  # it could not tell who was asking (no key to check the token)
+
+
+def denied(identity: str) -> str:
+    """The daemon authenticated `identity` and refused it the command."""
+    return f"DENIED to {identity}"
+
+
+def refusal(output: str) -> str:
+    """Why an HTCondor tool's command was refused, from its output: denied(identity), or
+    NOT_AUTHENTICATED. Any other failure (no connection, an unknown command, no answer)
+    raises AssertionError: only a refusal the daemon gave counts as one, so a probe that
+    never reached it cannot pass for a refusal. (Exit statuses say nothing: condor_off
+    exits 0 when the daemon refused to authenticate it.)"""
+    reasons = {denied(user) for user in
+               re.findall(r'Received "DENIED" from server for user (\S+) using method \w+', output)}
+    if "AUTHENTICATE:1003:Failed to authenticate with any method" in output:
+        reasons.add(NOT_AUTHENTICATED)
+    assert len(reasons) == 1, f"no refusal by the daemon (or more than one) in: {output}"
+    return reasons.pop()
+
+
 def denied_to(result, identity: str) -> bool:
     """The server authenticated `identity` and refused the command."""
-    return f'Received "DENIED" from server for user {identity} using method IDTOKENS' in result.stdout + result.stderr
+    return refusal(result.stdout + result.stderr) == denied(identity)
 
 
-def authorizations(pod, address: str) -> dict[str, str | None]:
-    """`condor_ping -table` of every level at a daemon's `address`: the identity the daemon
-    authorized at each level, or None where it refused."""
-    result = pod.exec(["condor_ping", "-addr", address, "-table", *LEVELS], timeout=120)
-    table = {}
-    for line in result.stdout.splitlines():
-        words = line.split()
-        if words and words[0] in LEVELS:
-            table[words[0]] = words[5] if len(words) > 5 and words[4] == "ALLOW" else None
-    assert set(table) == set(LEVELS), result.stdout + result.stderr
+@dataclass(frozen=True)
+class Answer:
+    """A daemon's answer to one authorization level: the identity it authorized, or, where
+    it refused, why (see refusal)."""
+    identity: str | None
+    refused: str | None = None
+
+
+def _answers(output: str) -> dict[str, Answer]:
+    """Each level's Answer from `condor_ping -verbose LEVEL...`: a block of `Key: value`
+    lines where it was authorized, `LEVEL failed!` and the error where it was not."""
+    answers = {}
+    for block in re.split(r"\n\s*\n", output.strip()):
+        lines = block.strip().splitlines()
+        failed = re.fullmatch(r"(\w+) failed!", lines[0].strip()) if lines else None
+        if failed:
+            answers[failed.group(1)] = Answer(None, refusal("\n".join(lines[1:])))
+            continue
+        fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines)}
+        if "Instruction" in fields:
+            assert fields.get("Authorized") == "TRUE", block
+            answers[fields["Instruction"]] = Answer(fields["Remote Mapping"])
+    return answers
+
+
+def authorizations(pod, address: str, levels=LEVELS) -> dict[str, Answer]:
+    """`condor_ping` of each level at a daemon's `address`, with the pod's own credentials:
+    the identity the daemon authorized at each level, or why it refused (never a failure to
+    reach it: see refusal)."""
+    result = pod.exec(["condor_ping", "-verbose", "-addr", address, *levels], timeout=120)
+    table = _answers(result.stdout)
+    assert set(table) == set(levels), result.stdout + result.stderr
     return table
+
+
+def granted(table: dict[str, Answer]) -> dict[str, str]:
+    """The levels an authorizations() table allowed, each with the identity it allowed."""
+    return {level: answer.identity for level, answer in table.items() if answer.identity}
+
+
+def refusals(table: dict[str, Answer]) -> set[str]:
+    """Why the levels an authorizations() table did not allow were refused."""
+    return {answer.refused for answer in table.values() if not answer.identity}
 
 
 def address_of(pod, daemon: str, name: str) -> str:
@@ -127,16 +183,21 @@ def write_token(pod, token: str) -> str:
     return directory
 
 
-def identity_with_token(pod, token: str, address: str) -> str | None:
-    """The identity the daemon at `address` grants READ to when `pod` presents only `token`
-    (IDTOKENS alone, from a directory of its own), or None if it refuses it. Pair a refusal
-    with an accepted token through the same probe, so a broken probe cannot pass as one."""
+def answer_with_token(pod, token: str, address: str, level: str = "READ") -> Answer:
+    """How the daemon at `address` answers `level` when `pod` presents only `token` (IDTOKENS
+    alone, from a directory of its own): the identity it authorized, or why it refused.
+    Pair a refusal with an accepted token through the same probe, so a broken probe cannot
+    pass as one."""
     directory = write_token(pod, token)
     result = pod.exec(["env", f"_CONDOR_SEC_TOKEN_DIRECTORY={directory}",
                        "_CONDOR_SEC_CLIENT_AUTHENTICATION_METHODS=IDTOKENS",
-                       "condor_ping", "-addr", address, "-table", "READ"], timeout=60)
-    for line in result.stdout.splitlines():
-        words = line.split()
-        if words and words[0] == "READ":
-            return words[5] if len(words) > 5 and words[4] == "ALLOW" else None
-    raise AssertionError(f"condor_ping printed no READ row: {result.stdout}{result.stderr}")
+                       "condor_ping", "-verbose", "-addr", address, level], timeout=60)
+    answers = _answers(result.stdout)
+    assert level in answers, f"condor_ping gave no answer for {level}: {result.stdout}{result.stderr}"
+    return answers[level]
+
+
+def identity_with_token(pod, token: str, address: str) -> str | None:
+    """The identity the daemon at `address` grants READ to when `pod` presents only `token`,
+    or None if it refuses it (a refusal the daemon gave: see answer_with_token)."""
+    return answer_with_token(pod, token, address).identity

@@ -3,6 +3,7 @@ shapes and coming capacity in, workers to create out. Jobs are ClassAds as condo
 writes them, matched by HTCondor's own classad2 (the htcondor wheel, a test dependency)."""
 
 import json
+import warnings
 
 import classad2
 import pytest
@@ -12,6 +13,17 @@ from tests.pod_programs import load
 from tests.render import REPO
 
 autoscaler = load("autoscaler")
+
+with warnings.catch_warnings():
+    # No configuration here: the bindings say they read none (/dev/null), and so give
+    # HTCondor's own defaults, which is what is wanted.
+    warnings.simplefilter("ignore")
+    import htcondor2
+# How HTCondor carves a job's requests out of a partitionable slot, as HTCondor itself
+# declares it (its param table's defaults): the oracle for the autoscaler's rounding, never
+# the autoscaler's own copy (REQUEST_MODIFIERS).
+HTCONDOR_MODIFIERS = {attribute: htcondor2.param[f"MODIFY_REQUEST_EXPR_{attribute.upper()}"]
+                      for attribute in ("RequestCpus", "RequestMemory", "RequestDisk")}
 
 MACHINE = {"Arch": "X86_64", "OpSys": "LINUX", "OpSysAndVer": "Debian13", "FileSystemDomain": "pool",
            "UidDomain": "pool"}
@@ -188,8 +200,8 @@ class FakePool:
     def machine(self):
         return MACHINE
 
-    def modifiers(self):
-        return autoscaler.REQUEST_MODIFIERS
+    def modifiers(self):  # what the pod's own HTCondor says (Pool.modifiers reads its param)
+        return HTCONDOR_MODIFIERS
 
     def create(self, shape):
         name = f"{shape.deployment}-burst-{len(self.created)}"
@@ -217,10 +229,20 @@ def test_a_cycle_logs_one_line_per_decision_and_counts_its_own_creations_next_ti
                      "1 jobs wait (maxWorkers reached)"]
 
 
-@pytest.mark.parametrize("modifier, expected", [("RequestMemory", 1024), ("RequestDisk", 1024)])
-def test_requests_round_up_as_htcondor_carves_them(modifier, expected):
-    need = autoscaler.request(job(0, memory=1000, disk=1000))
-    assert getattr(need, {"RequestMemory": "memory_mb", "RequestDisk": "disk_kb"}[modifier]) == expected
+# Requests on either side of HTCondor's quanta (1 CPU, 128 MB, 1024 KB).
+@pytest.mark.parametrize("cpus, memory, disk", [(1, 1, 1), (1, 128, 1024), (2, 129, 1025), (1, 1000, 1000),
+                                                (3, 1100, 5000)])
+def test_requests_round_up_as_htcondor_carves_them(cpus, memory, disk):
+    """The autoscaler's rounding (its REQUEST_MODIFIERS, what it uses where the pod's
+    configuration sets none) is HTCondor's own: each request evaluated with HTCondor's
+    default MODIFY_REQUEST_EXPR_* (tests/test_autoscaler_emulated.py checks the same against
+    the HTCondor the pods run)."""
+    ad = job(0, cpus=cpus, memory=memory, disk=disk)
+    carved = {attribute: classad2.ExprTree(expression).eval(ad) for attribute, expression in HTCONDOR_MODIFIERS.items()}
+    need = autoscaler.request(ad)
+    assert (need.cpus, need.memory_mb, need.disk_kb) == (
+        carved["RequestCpus"], carved["RequestMemory"], carved["RequestDisk"])
+    assert carved["RequestMemory"] % 128 == 0 and carved["RequestMemory"] >= memory  # rounded up, not kept
 
 
 def test_jobs_beyond_max_workers_are_counted_as_the_workers_they_would_need():

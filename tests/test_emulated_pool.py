@@ -8,9 +8,11 @@ import time
 import pytest
 
 from pool.condor_config import CONDOR_PORT, LOCAL_DIR
+from pool.defaults import METRICS_PORT
 from pool.security import CONDOR_ID
 from tests.conftest import REPORTS
 from tests.htcondor_jobs import QueryFailed, when_answered
+from tests.network_checks import connections
 from tests.podsim.kubelet import wait_until
 from tests.podsim.sandbox import CAPABILITIES
 from tests.render import render
@@ -48,22 +50,27 @@ def log_size(pod, log: str) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
+def log_text(pod, log: str, after: int = 0) -> str:
+    """`pod`'s HTCondor `log` past byte `after` (see log_size); "" if there is none yet. It
+    stays readable once the pod is gone, until the cluster's teardown."""
+    path = pod.local_dir(LOCAL_DIR) / "log" / log
+    if not path.exists():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(after)
+        return f.read().decode(errors="replace")
+
+
 def refused(pod, log: str, peer_ip: str, timeout=60, after: int = 0) -> str:
     """Wait for `pod`'s HTCondor `log` to record, past byte `after` (see log_size), that
     `peer_ip` failed authentication that the command required, in either of the daemons'
     wordings; returns that line."""
-    path = pod.local_dir(LOCAL_DIR) / "log" / log
     ip = re.escape(peer_ip)
     marker = re.compile(rf"DC_AUTHENTICATE: (required authentication of {ip} failed|authentication "
                         rf"of <{ip}:\d+> did not result in a valid mapped user name)")
 
     def line():
-        if not path.exists():
-            return None
-        with open(path, "rb") as f:
-            f.seek(after)
-            text = f.read().decode(errors="replace")
-        return next((entry for entry in text.splitlines() if marker.search(entry)), None)
+        return next((entry for entry in log_text(pod, log, after).splitlines() if marker.search(entry)), None)
 
     return wait_until(line, timeout, 0.2, f"{pod.name}'s {log} to refuse {peer_ip}")
 
@@ -359,23 +366,27 @@ def test_unauthenticated_outsiders_can_neither_advertise_nor_submit(emulated_poo
     assert re.search(r"Total for all users: 0 jobs;", totals.stdout), totals.stdout
 
 
-def reaches(pod, address: str) -> bool:
-    """Whether `pod` opens a TCP connection to HTCondor's port at `address` within 3 s."""
-    result = pod.exec(["timeout", "3", "bash", "-c", f"exec 3<>/dev/tcp/{address}/{CONDOR_PORT}"])
-    return result.returncode == 0
-
-
 def test_the_network_policy_lets_only_the_pool_and_allowed_networks_in(emulated_pool):
     cm, schedd = the(emulated_pool, CM), the(emulated_pool, SCHEDD)
     worker = emulated_pool.pods_of(WORKER)[0]
+    exporter = the(emulated_pool, METRICS)
     service = emulated_pool.network.services[CM].vip
     pool_addresses = [cm.ip, service, schedd.ip, worker.ip]
     neighbour = emulated_pool.run_host("neighbour", {}, ["sleep", "1000000"])  # 10.244.200.0/24: allowed
     stranger = emulated_pool.run_host("stranger", {}, ["sleep", "1000000"], subnet=201)
-    assert all(reaches(worker, a) for a in (cm.ip, service, schedd.ip))
-    assert all(reaches(schedd, a) for a in (cm.ip, service, worker.ip))
-    assert all(reaches(neighbour, a) for a in pool_addresses)
-    assert not any(reaches(stranger, a) for a in pool_addresses)
+
+    def condor(addresses):
+        return [f"{address}:{CONDOR_PORT}" for address in addresses]
+
+    assert set(connections(worker, condor([cm.ip, service, schedd.ip])).values()) == {"connected"}
+    assert set(connections(schedd, condor([cm.ip, service, worker.ip])).values()) == {"connected"}
+    assert set(connections(neighbour, condor(pool_addresses)).values()) == {"connected"}
+    # The stranger's connects to HTCondor's port get no answer at all: the policy drops them.
+    # From the same host, the exporter's port, which its own policy opens to every network
+    # (metricsAllowedCidrs' default), connects: the stranger's network and the probe work,
+    # and it is the policy that keeps it from HTCondor.
+    metrics = f"{exporter.ip}:{METRICS_PORT}"
+    assert connections(stranger, [*condor(pool_addresses), metrics]) == {
+        **dict.fromkeys(condor(pool_addresses), "timeout"), metrics: "connected"}
     # Only HTCondor's port: the neighbour is let in to 9618, not to anything else.
-    other_port = neighbour.exec(["timeout", "3", "bash", "-c", f"exec 3<>/dev/tcp/{schedd.ip}/22"])
-    assert other_port.returncode == 124, other_port  # dropped, not refused
+    assert connections(neighbour, [f"{schedd.ip}:22"]) == {f"{schedd.ip}:22": "timeout"}  # dropped, not refused

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import running_pool
 from tests.htcondor_jobs import SLEEPER, QueryFailed, output, sleeper_submit, submit, wait_completed
+from tests.network_checks import PROBE, connections, outcomes
 from tests.podsim.kubelet import wait_until
 from tests.render import render
 from tests.test_emulated_pool import CM, SCHEDD, the
@@ -69,26 +70,13 @@ def test_a_job_asking_for_more_disk_than_a_slot_has_stays_idle_and_says_why(pool
 
 
 # ---- egress ----------------------------------------------------------------------------------
-PROBE = """#!/bin/bash
-# Each target: connected, refused (the packet got there, nothing listens) or timeout.
-for target in "$@"; do
-    host=${target%:*}; port=${target##*:}
-    if timeout 3 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; then result=connected
-    elif [ $? -eq 124 ]; then result=timeout
-    else result=refused
-    fi
-    echo "$target $result"
-done
-"""
-
-
 def probe_from_a_job(pool, targets: list[str]) -> dict[str, str]:
     schedd = the(pool, SCHEDD)
     job = submit(schedd, "egress", PROBE, sleeper_submit(0, tag="egress").replace(
         "arguments = 0", f"arguments = {' '.join(targets)}"))
     (row,) = wait_completed(schedd, job, 1, timeout=120)
     assert row[1:3] == ["4", "0"], row
-    return dict(line.split() for line in output(schedd, "egress.out.0").splitlines())
+    return outcomes(output(schedd, "egress.out.0"))
 
 
 def test_a_job_reaches_the_pool_and_the_internet_but_not_metadata_other_pods_or_ports(pool):
@@ -109,5 +97,4 @@ def test_the_metadata_stand_in_answers_where_no_policy_stands_in_the_way(pool):
     """The same probe from the outside host on the pod network, which no policy selects,
     reaches the metadata stand-in: it is the policy that keeps jobs from it."""
     elsewhere = next(p for p in pool.pods.values() if p.name == "elsewhere")
-    result = elsewhere.exec(["bash", "-c", f"timeout 3 bash -c 'exec 3<>/dev/tcp/{METADATA}/80' && echo connected"])
-    assert result.stdout.strip() == "connected", result
+    assert connections(elsewhere, [f"{METADATA}:80"]) == {f"{METADATA}:80": "connected"}

@@ -1,9 +1,9 @@
 """Least privilege in every pod the program renders: no privileged containers, no
-privilege escalation, the central manager (and, if asked, the workers) as the condor user
-with no capability, every capability dropped but the few each root role needs (each with a
-documented reason), the runtime's seccomp profile, no service-account token, a read-only
-image, nothing from the node, and the Pod Security Standard each pod meets enforced on the
-namespace."""
+privilege escalation, the central manager, the metrics exporter, the autoscaler (and, if
+asked, the workers) as the condor user with no capability, every capability dropped but the
+few each root role needs (each with a documented reason), the runtime's seccomp profile, no
+service-account token but the autoscaler's own, a read-only image, nothing from the node,
+and the Pod Security Standard each pod meets enforced on the namespace."""
 
 import pytest
 
@@ -11,13 +11,15 @@ from pool.security import CONDOR_ID, pod_security_level, pod_security_violations
 from tests.render import REPO, render
 from tests.test_component import DEPLOYMENT
 
-ROLE_OF = {"central-manager": "centralManager", "schedd": "schedd", "worker": "worker", "metrics": "metrics"}
+ROLE_OF = {"central-manager": "centralManager", "schedd": "schedd", "worker": "worker", "metrics": "metrics",
+           "autoscaler": "autoscaler"}
 # The capabilities each role may keep, as docs/security.md's "Least privilege" table states them. An
 # independent list, not pool/security.py's table: a capability added there fails every
 # least-privilege test (here, in the emulator and on the real cluster) until it is here too.
 README_CAPABILITIES = {
     "centralManager": set(),
     "metrics": set(),
+    "autoscaler": set(),
     "schedd": {"DAC_OVERRIDE", "CHOWN", "SETUID", "SETGID", "KILL"},
     "worker": {"DAC_OVERRIDE", "CHOWN", "SETUID", "SETGID", "KILL"},
 }
@@ -28,17 +30,46 @@ def pods(rendered):
              d.inputs["spec"]["template"]["spec"]) for d in rendered.of_type(DEPLOYMENT)]
 
 
-# A non-default stack too: config must not open anything up.
-@pytest.fixture(scope="module", params=["dev", "custom"])
-def rendered(request):
-    return render() if request.param == "dev" else render({
-        "workers": "5", "name": "batch", "namespace": "hpc", "scheddStorageClass": "fast"})
+# A non-default stack too: config must not open anything up. It bursts (maxWorkers above
+# workers) and exports metrics, so the autoscaler's and the exporter's pods are held to the
+# same rules as HTCondor's.
+CUSTOM = {"workers": "5", "maxWorkers": "8", "metrics": "true", "name": "batch", "namespace": "hpc",
+          "scheddStorageClass": "fast"}
+# Pods that never act as another user: as the condor user, no capability, Pod Security
+# `restricted`.
+AS_CONDOR_ROLES = ("centralManager", "metrics", "autoscaler")
+# Each stack config, and the roles whose pods it renders.
+CASES = {"dev": ({}, ["centralManager", "metrics", "schedd", "worker"]),
+         "custom": (CUSTOM, ["autoscaler", "centralManager", "metrics", "schedd", "worker"])}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def case(request):
+    config, roles = CASES[request.param]
+    return render(config), roles
+
+
+@pytest.fixture(scope="module")
+def rendered(case):
+    return case[0]
+
+
+def test_every_role_the_stack_asks_for_has_its_pod(case):
+    """So the rules below are checked on each of them."""
+    rendered, roles = case
+    assert sorted(role for role, _ in pods(rendered)) == roles
 
 
 def test_pods_get_no_token_and_nothing_from_the_node(rendered):
-    assert sorted(role for role, _ in pods(rendered)) == ["centralManager", "metrics", "schedd", "worker"]
-    for _, pod in pods(rendered):
-        assert pod["automountServiceAccountToken"] is False
+    for role, pod in pods(rendered):
+        # The autoscaler talks to the Kubernetes API: its pod alone mounts a token, its own
+        # service account's (docs/security.md, "Burst workers").
+        if role == "autoscaler":
+            assert pod["automountServiceAccountToken"] is True
+            assert pod["serviceAccountName"] == "batch-autoscaler"
+        else:
+            assert pod["automountServiceAccountToken"] is False, role
+            assert "serviceAccountName" not in pod, role
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         for key in ("hostNetwork", "hostPID", "hostIPC", "hostUsers", "shareProcessNamespace"):
             assert not pod.get(key), key
@@ -60,13 +91,14 @@ def test_containers_drop_every_capability_but_their_roles(rendered):
             assert not {"runAsUser", "runAsGroup"} & set(context)  # set once, on the pod
 
 
-@pytest.mark.parametrize("role", ["centralManager", "metrics"])
-def test_the_central_manager_and_the_exporter_run_as_condor_with_no_capability_and_meet_restricted(dev, role):
-    """Neither ever acts as another user."""
-    pod = dict(pods(dev))[role]
-    assert AS_CONDOR.items() <= pod["securityContext"].items()
-    assert "add" not in pod["containers"][0]["securityContext"]["capabilities"]
-    assert pod_security_level(pod) == "restricted"
+def test_the_central_manager_the_exporter_and_the_autoscaler_run_as_condor_with_no_capability_and_meet_restricted(
+        rendered):
+    """None of them ever acts as another user."""
+    for role, pod in pods(rendered):
+        if role in AS_CONDOR_ROLES:
+            assert AS_CONDOR.items() <= pod["securityContext"].items(), role
+            assert "add" not in pod["containers"][0]["securityContext"]["capabilities"], role
+            assert pod_security_level(pod) == "restricted", role
 
 
 @pytest.mark.parametrize("role", ["schedd", "worker"])
@@ -92,7 +124,7 @@ def namespace_labels(rendered) -> dict:
             if k.startswith("pod-security.kubernetes.io/")}
 
 
-@pytest.mark.parametrize("config", [{}, {"unprivilegedWorkers": "true"}])
+@pytest.mark.parametrize("config", [{}, {"unprivilegedWorkers": "true"}, CUSTOM])
 def test_the_namespace_enforces_what_every_pod_meets_and_warns_at_restricted(config):
     # The schedd runs jobs as their owners: the namespace can enforce no more than baseline.
     assert namespace_labels(render(config)) == {"enforce": "baseline", "warn": "restricted", "audit": "restricted"}
@@ -107,8 +139,8 @@ def test_the_standards_check_can_fail():
     assert pod_security_level(extra) == "privileged"
 
 
-def test_a_read_only_image_still_has_a_writable_tmp_within_the_pods_disk(dev):
-    for _, pod in pods(dev):
+def test_a_read_only_image_still_has_a_writable_tmp_within_the_pods_disk(rendered):
+    for _, pod in pods(rendered):
         (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/tmp"]
         (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
         disk = pod["containers"][0]["resources"]["limits"]["ephemeral-storage"]

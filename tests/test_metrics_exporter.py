@@ -3,6 +3,7 @@ collector's ads in, Prometheus' text format out, read back with Prometheus' own 
 (prometheus_client); its cache, its HTTP server and its token handling."""
 
 import os
+import re
 import stat
 import threading
 import urllib.error
@@ -12,6 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.pod_programs import load
+from tests.render import REPO
+from tests.test_component import DEPLOYMENT
 
 exporter = load("metrics_exporter")
 
@@ -151,6 +154,31 @@ def test_scrapes_within_the_cache_time_cost_one_query(capsys):
     assert capsys.readouterr().err.splitlines() == [
         "metrics: collector query failed: Failed to connect to <10.96.0.10:9618>",
         "metrics: collector query answers again"]
+
+
+def test_as_deployed_a_scrape_costs_a_query_once_per_the_readmes_cache_time(dev):
+    """The cache main() builds from the rendered exporter's own environment (the pod sets no
+    cache time: the exporter's default) keeps an answer as long as the README says, no
+    longer, no shorter."""
+    readme = (REPO / "README.md").read_text()
+    seconds = float(re.search(r"keeps the answer (\d+) seconds", readme).group(1))
+    (deployment,) = [d.inputs for d in dev.of_type(DEPLOYMENT) if d.inputs["metadata"]["name"] == "htcondor-metrics"]
+    environ = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+               if "value" in e}
+    clock, calls = Clock(), []
+
+    def fetch():
+        calls.append(clock.now)
+        return exporter.by_type(ADS)
+
+    cache = exporter.cache_from_environment(fetch, environ, clock)
+    for now in (0.0, seconds / 2, seconds - 0.01):
+        clock.now = now
+        cache.get()
+    assert calls == [0.0]
+    clock.now = seconds
+    cache.get()
+    assert calls == [0.0, seconds]
 
 
 def test_concurrent_scrapes_wait_for_the_one_query_in_flight():

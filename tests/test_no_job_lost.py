@@ -16,7 +16,7 @@ from tests.conftest import REPORTS, running_pool
 from tests.htcondor_jobs import SLEEPER, output, queue_is_empty, sleeper_submit, submit, wait_completed, wait_running
 from tests.podsim.kubelet import wait_until
 from tests.render import render
-from tests.test_emulated_pool import CM, METRICS, SCHEDD, SERVICE_HOST, WORKER, the
+from tests.test_emulated_pool import CM, METRICS, SCHEDD, SERVICE_HOST, WORKER, log_text, the
 
 GRACE = 60  # seconds: jobs get GRACE - 30 to finish when their worker leaves
 RETIREMENT = GRACE - 30
@@ -77,8 +77,27 @@ def test_scaling_down_lets_a_running_job_finish_on_the_leaving_worker(pool):
     events = pod_events(pool, leaving)
     assert any("preStop hook exited 0" in e for e in events), events
     assert not any("SIGKILL" in e for e in events), events
+    assert_drained_by_the_hook(leaving)
     REPORTS.append(f"scale-down with a running 15 s job: the job finished on the leaving worker, "
                    f"which was gone {gone:.1f}s after the scale-down")
+
+
+def assert_drained_by_the_hook(worker):
+    """The leaving worker was drained by its preStop hook, not by the SIGTERM after it (whose
+    graceful shutdown would let a job retire too): its master received the hook's peaceful
+    shutdown of the startd, the startd shut down peacefully and exited once its job's starter
+    had, and only then did the kubelet's SIGTERM reach the master. The pod stayed until the
+    job ended."""
+    master, startd = log_text(worker, "MasterLog"), log_text(worker, "StartLog")
+    peaceful = master.find("Handling DAEMON_OFF_PEACEFUL command for STARTD")
+    assert peaceful >= 0, master[-3000:]
+    startd_gone = re.compile(r"The STARTD \(pid \d+\) exited").search(master, peaceful)
+    sigterm = master.find("Got SIGTERM", peaceful)
+    assert startd_gone and 0 <= startd_gone.start() < sigterm, master[peaceful:]
+    shutdown = startd.find("Got SIGTERM. Performing peaceful shutdown.")
+    starter_gone = re.compile(r"Starter pid \d+ exited").search(startd, shutdown)
+    assert shutdown >= 0 and starter_gone and starter_gone.start() < startd.find("EXITING WITH STATUS 0", shutdown), \
+        startd[-3000:]
 
 
 def test_scaling_down_hands_back_a_job_that_outlasts_the_retirement_time(pool):

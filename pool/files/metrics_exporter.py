@@ -188,9 +188,15 @@ def query_collector() -> dict[str, list[dict]]:
     return by_type([{key: ad.get(key) for key in ATTRIBUTES if key in ad} for ad in ads])
 
 
+def cache_from_environment(fetch, environ=os.environ, clock=time.monotonic) -> Cache:
+    """The cache main() serves from: CACHE_SECONDS_ENV seconds where the pod sets it, else
+    DEFAULT_CACHE_SECONDS."""
+    return Cache(fetch, float(environ.get(CACHE_SECONDS_ENV, DEFAULT_CACHE_SECONDS)), clock)
+
+
 def main() -> None:
     port = int(os.environ.get(PORT_ENV, DEFAULT_PORT))
-    cache = Cache(query_collector, float(os.environ.get(CACHE_SECONDS_ENV, DEFAULT_CACHE_SECONDS)))
+    cache = cache_from_environment(query_collector)
     install_token()
     Server(port, lambda: exposition(*cache.get()))
     print(f"metrics: serving /metrics on port {port}", file=sys.stderr, flush=True)

@@ -29,8 +29,19 @@ case "$retirement" in ''|*[!0-9]*) retirement=0 ;; esac
 deadline=$(( $(date +%s) + retirement ))
 
 # The local master, found through its address file: this works while the central manager
-# is down too.
-condor_off -peaceful -daemon startd || exit 0  # no master to ask: nothing is running
+# is down too. If it cannot be told (no master, or it refused: condor_off may then still
+# exit 0, so its output is read too), nothing is drained: say so and fail the hook, so that
+# Kubernetes records it (a FailedPreStopHook event with this message). The pod leaves all
+# the same: Kubernetes stops a container whose preStop hook failed. The master's graceful
+# shutdown on SIGTERM then evicts running jobs (their vacate time exceeds what retirement
+# leaves), and they go back to the queue.
+told=yes
+output=$(condor_off -peaceful -daemon startd 2>&1) || told=no
+case "$output" in *ERROR*|*"Can't"*) told=no ;; esac
+if [ "$told" = no ]; then
+    echo "prestop-drain: the startd was not told to drain: condor_off said: $output" >&2
+    exit 1
+fi
 while startd_running && [ "$(date +%s)" -lt "$deadline" ]; do
     sleep 1
 done
