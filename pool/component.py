@@ -17,7 +17,7 @@ from .credentials import (
 )
 from .defaults import METRICS_PORT
 from .password import password_file_base64
-from .worker_pools import DEFAULT_POOL, WorkerPool, check_names
+from .worker_pools import DEFAULT_POOL, WorkerPoolSpec, check_names
 
 PASSWORD_LENGTH = 40
 
@@ -87,7 +87,7 @@ class HTCondorPool(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         def pod(role: str, config_map_name="config", credential_secret="credential", spool_claim=None,
-                pool: WorkerPool | None = None) -> dict:
+                pool: WorkerPoolSpec | None = None) -> dict:
             spec = args.role(role) if pool is None else RoleSpec(pool.image, pool.cpu, pool.memory, pool.placement,
                                                                  pool.gpus, pool.disk)
             return manifests.pod_spec(role, spec, config_map_name, credential_secret,
@@ -198,7 +198,7 @@ class HTCondorPool(pulumi.ComponentResource):
                 name, "centralManager", namespace, args.central_manager_spool_size,
                 args.central_manager_storage_class, args.central_manager_spool_access_mode))
 
-        def deployment(role: str, replicas: int, depends_on: list, pool: WorkerPool | None = None,
+        def deployment(role: str, replicas: int, depends_on: list, pool: WorkerPoolSpec | None = None,
                        **extra) -> k8s.apps.v1.Deployment:
             mounted = "".join(files[key] for key in manifests.role_config_keys(role, pool.gpus if pool else 0))
             checksums = {manifests.CHECKSUM_CONFIG: _sha256(mounted),
