@@ -12,7 +12,7 @@ import random as _random
 import runpy
 import string
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -37,6 +37,8 @@ class Resource:
     inputs: dict  # secrets unwrapped, integral floats back to ints
     secret_paths: list[str]  # where in `inputs` Pulumi saw a secret
     raw_inputs: dict  # as sent, secret markers included
+    # Its former names (pulumi.Alias), as the engine gets them: {"spec": {"parentUrn": ...}}.
+    aliases: list[dict] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -163,7 +165,8 @@ def render(config: dict | None = None, stack: str = "dev", password: str | None 
         secrets: list[str] = []
         inputs = _unwrap(raw, "", secrets)
         resources.append(Resource(request.type, request.name, urn, request.parent,
-                                  list(request.dependencies), inputs, secrets, raw))
+                                  list(request.dependencies), inputs, secrets, raw,
+                                  [json_format.MessageToDict(alias) for alias in request.aliases]))
     return Rendered(resources, {k: v for k, (v, _) in collected.items()},
                     {k for k, (_, s) in collected.items() if s}, mocks.resolved)
 
