@@ -161,15 +161,21 @@ class HTCondorPool(pulumi.ComponentResource):
         return security.weakest([security.pod_security_level(pod) for pod in pods])
 
     def _config(self, name: str, namespace, central_manager_host: str, args: HTCondorPoolArgs) -> roles.PoolConfig:
-        """The ConfigMap every pod mounts part of, and its files: HTCondor's configuration
-        (shared and per role) and the daemons' scripts, and what the exporter and the
-        autoscaler add (their configuration, their programs)."""
-        files = snippet_files(central_manager_host, args.pool_name, uid_domain=central_manager_host,
-                              job_retirement_seconds=args.job_retirement_seconds, intervals=args.intervals)
-        files.update({script: pod_script(script) for script in SCRIPTS})
-        if args.metrics:
-            files.update(roles.metrics.config_files())
-        if args.bursts:
-            files.update(roles.autoscaler.config_files())
+        """The ConfigMap every pod mounts part of, and its files."""
+        files = config_files(args, central_manager_host)
         return roles.PoolConfig(k8s.core.v1.ConfigMap(f"{name}-config", opts=pulumi.ResourceOptions(parent=self),
                                                       **config_map(name, namespace, files)), files)
+
+
+def config_files(args: HTCondorPoolArgs, central_manager_host: str) -> dict[str, str]:
+    """The files of the pool's ConfigMap: HTCondor's configuration (shared and per role) and
+    the daemons' scripts, and what the exporter and the autoscaler add (their
+    configuration, their programs)."""
+    files = snippet_files(central_manager_host, args.pool_name, uid_domain=central_manager_host,
+                          job_retirement_seconds=args.job_retirement_seconds, intervals=args.intervals)
+    files.update({script: pod_script(script) for script in SCRIPTS})
+    if args.metrics:
+        files.update(roles.metrics.config_files())
+    if args.bursts:
+        files.update(roles.autoscaler.config_files())
+    return files

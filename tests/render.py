@@ -12,6 +12,7 @@ import random as _random
 import runpy
 import string
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,12 +133,21 @@ def render(config: dict | None = None, stack: str = "dev", password: str | None 
     full = stack_config(stack) if stack else {}
     for key, value in (config or {}).items():
         full[key if ":" in key else f"{PROJECT}:{key}"] = value
+    return render_program(lambda: runpy.run_path(str(program), run_name="__main__"), full, stack or "test", password)
+
+
+def render_program(program: Callable[[], object], config: dict | None = None, stack: str = "test",
+                   password: str | None = None) -> Rendered:
+    """Run `program`, a function that registers resources (the project's __main__.py, or
+    one role's component built alone: tests/roles/), under the mocks, with stack config
+    `config` (keys as {"htcondor-pool:workers": "2"}): what it registers, and the stack
+    outputs it exports. Exceptions propagate."""
     mocks = _PoolMocks(password)
     monitor = _RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack or "test", preview=False,
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
                              monitor=monitor)
-    pulumi.runtime.set_all_config(full)
+    pulumi.runtime.set_all_config(config or {})
     collected: dict = {}
 
     async def collect_outputs():
@@ -150,7 +160,7 @@ def render(config: dict | None = None, stack: str = "dev", password: str | None 
     def run():
         if str(REPO) not in sys.path:
             sys.path.insert(0, str(REPO))
-        runpy.run_path(str(program), run_name="__main__")
+        program()
         return asyncio.ensure_future(collect_outputs())
 
     try:
