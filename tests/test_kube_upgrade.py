@@ -7,8 +7,9 @@ moved object is found under its former URN by its alias: tests/test_component_tr
 started once, and the stack's state groups each role's objects under its component, as
 the program registers them under the mocks. `pulumi destroy` then takes everything.
 
-BEFORE_TREE is the last commit of the program before the tree: its files are taken with
-`git archive`, so the clone must hold it (a shallow clone fails here, saying so)."""
+BEFORE_TREE is the last commit of the program before the tree (the one the golden renders
+of tests/golden/ are written from; move both together): its files are taken with `git
+archive`, so the clone must hold it (a shallow clone fails here, saying so)."""
 
 import json
 import subprocess

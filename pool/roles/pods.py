@@ -2,7 +2,8 @@
 daemon's pod and its Deployment (the central manager, the schedd, every worker pool), with
 the volume some of them keep their state on; and the pod of a program that runs no daemon,
 only HTCondor's client (the exporter, the autoscaler). Pure functions, but for
-`register_daemon`, which registers a daemon's Deployment for its role's component."""
+`register_daemon` and `register_spool_claim`, which register a daemon's Deployment and its
+volume for its role's component."""
 
 from dataclasses import dataclass
 
