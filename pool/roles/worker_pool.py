@@ -51,12 +51,10 @@ class WorkerPool(Role):
     # The autoscaler reads its pod template, and is created after it.
     deployment: k8s.apps.v1.Deployment
     deployment_name: pulumi.Output[str]
-    spec: WorkerPoolSpec
 
     def __init__(self, name: str, args: WorkerPoolArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("WorkerPool", name, opts)
         pool = args.pool
-        self.spec = pool
         self.deployment = register_daemon(
             args.instance, args.namespace, ROLE,
             pod(pool, args.grace_period_seconds, args.unprivileged, args.config.config_map.metadata.name,
