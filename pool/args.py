@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .condor_config import Intervals
 from .defaults import DEFAULT_RESOURCES, DRAIN_MARGIN_SECONDS
 from .settings import ARG_SETTINGS, BY_KEY, check_together
-from .worker_pools import DEFAULT_POOL, WorkerPool
+from .worker_pools import DEFAULT_POOL, WorkerPoolSpec
 
 
 def _default(key: str):
@@ -107,15 +107,16 @@ class HTCondorPoolArgs:
         return RoleSpec(self.images[role], self.resources[role]["cpu"], self.resources[role]["memory"],
                         self.placement[role], disk=self.resources[role]["disk"])
 
-    def pools(self) -> list[WorkerPool]:
+    def pools(self) -> list[WorkerPoolSpec]:
         """Every worker pool, the default one first, with unset fields the default worker's."""
         worker = self.role("worker")
-        pools = [WorkerPool(DEFAULT_POOL, self.workers, worker.image, worker.cpu, worker.memory, worker.disk, 0,
-                            worker.placement, max_workers=self.workers if self.max_workers is None else self.max_workers,
-                            idle_shutdown_seconds=self.idle_shutdown_seconds)]
+        pools = [WorkerPoolSpec(
+            DEFAULT_POOL, self.workers, worker.image, worker.cpu, worker.memory, worker.disk, 0, worker.placement,
+            max_workers=self.workers if self.max_workers is None else self.max_workers,
+            idle_shutdown_seconds=self.idle_shutdown_seconds)]
         for name, spec in self.worker_pools.items():
             workers = spec.get("workers", self.workers)
-            pools.append(WorkerPool(
+            pools.append(WorkerPoolSpec(
                 name, workers, spec.get("image", worker.image), spec.get("cpu", worker.cpu),
                 spec.get("memory", worker.memory), spec.get("disk", worker.disk), spec.get("gpus", 0),
                 {**worker.placement, **spec.get("placement", {})}, max_workers=spec.get("maxWorkers", workers),

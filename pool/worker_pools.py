@@ -21,7 +21,7 @@ DEPLOYMENT_NAME_LIMIT = 63 - len("-0123456789-abcde")
 
 
 @dataclass(frozen=True)
-class WorkerPool:
+class WorkerPoolSpec:
     """A worker pool as rendered: every field resolved against the default worker's."""
 
     name: str  # DEFAULT_POOL for the default pool

@@ -6,7 +6,7 @@ import base64
 import re
 from dataclasses import dataclass
 
-from pool import manifests
+from pool.roles import pods
 
 FAKE_ADS = {
     # condor_advertise command: an ad of that kind, with a name no real daemon has.
@@ -165,7 +165,7 @@ def token_subjects(pod) -> list[str]:
 
 def held_credential(pod, role: str) -> bytes:
     """The bytes of the credential file a pod of `role` holds (the key, or its token)."""
-    path = manifests.credential_file(role)
+    path = pods.credential_file(role)
     result = pod.exec(["od", "-An", "-tx1", path], timeout=60)
     assert result.returncode == 0, (pod, result.stderr)
     return bytes.fromhex("".join(result.stdout.split()))

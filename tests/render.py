@@ -12,7 +12,8 @@ import random as _random
 import runpy
 import string
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -37,6 +38,8 @@ class Resource:
     inputs: dict  # secrets unwrapped, integral floats back to ints
     secret_paths: list[str]  # where in `inputs` Pulumi saw a secret
     raw_inputs: dict  # as sent, secret markers included
+    # Its former names (pulumi.Alias), as the engine gets them: {"spec": {"parentUrn": ...}}.
+    aliases: list[dict] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -130,12 +133,21 @@ def render(config: dict | None = None, stack: str = "dev", password: str | None 
     full = stack_config(stack) if stack else {}
     for key, value in (config or {}).items():
         full[key if ":" in key else f"{PROJECT}:{key}"] = value
+    return render_program(lambda: runpy.run_path(str(program), run_name="__main__"), full, stack or "test", password)
+
+
+def render_program(program: Callable[[], object], config: dict | None = None, stack: str = "test",
+                   password: str | None = None) -> Rendered:
+    """Run `program`, a function that registers resources (the project's __main__.py, or
+    one role's component built alone: tests/roles/), under the mocks, with stack config
+    `config` (keys as {"htcondor-pool:workers": "2"}): what it registers, and the stack
+    outputs it exports. Exceptions propagate."""
     mocks = _PoolMocks(password)
     monitor = _RecordingMonitor(mocks)
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack or "test", preview=False,
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False,
                              monitor=monitor)
-    pulumi.runtime.set_all_config(full)
+    pulumi.runtime.set_all_config(config or {})
     collected: dict = {}
 
     async def collect_outputs():
@@ -148,7 +160,7 @@ def render(config: dict | None = None, stack: str = "dev", password: str | None 
     def run():
         if str(REPO) not in sys.path:
             sys.path.insert(0, str(REPO))
-        runpy.run_path(str(program), run_name="__main__")
+        program()
         return asyncio.ensure_future(collect_outputs())
 
     try:
@@ -163,7 +175,8 @@ def render(config: dict | None = None, stack: str = "dev", password: str | None 
         secrets: list[str] = []
         inputs = _unwrap(raw, "", secrets)
         resources.append(Resource(request.type, request.name, urn, request.parent,
-                                  list(request.dependencies), inputs, secrets, raw))
+                                  list(request.dependencies), inputs, secrets, raw,
+                                  [json_format.MessageToDict(alias) for alias in request.aliases]))
     return Rendered(resources, {k: v for k, (v, _) in collected.items()},
                     {k for k, (_, s) in collected.items() if s}, mocks.resolved)
 

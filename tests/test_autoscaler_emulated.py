@@ -20,7 +20,8 @@ import pytest
 
 from pool import idtokens
 from pool.credentials import AUTOSCALER_TOKEN_HOLDER, SCHEDD_KEY_ID, TOKEN_HOLDERS, schedd_key
-from pool.manifests import SCHEDD_TOKEN_FILE_NAME, TOKEN_FILE_NAME
+from pool.condor_config import TOKEN_FILE_NAME
+from pool.roles.autoscaler import SCHEDD_TOKEN_FILE_NAME
 from tests.conftest import running_pool
 from tests.credential_checks import (
     NOT_AUTHENTICATED, Answer, address_of, advertise, answer_with_token, authorizations, denied, granted, refusal,

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from pool import manifests
+from pool.roles import shared
 from tests.render import render
 
 POOL = "htcondor:index:Pool"
@@ -16,17 +16,24 @@ def urn_of(rendered, type_, name):
     return match.urn
 
 
-def test_the_pool_is_one_component_that_parents_everything(dev):
+def test_the_pool_is_one_component_whose_roles_parent_everything(dev):
     (component,) = dev.of_type(POOL)
     assert component.name == "htcondor"
-    children = [r for r in dev.resources if r is not component]
-    assert {r.type for r in children} == {
+    roles = [r for r in dev.resources if r.type.startswith("htcondor:index:") and r is not component]
+    objects = [r for r in dev.resources if not r.type.startswith("htcondor:index:")]
+    assert {r.type for r in objects} == {
         "random:index/randomPassword:RandomPassword", "kubernetes:core/v1:Namespace",
         "kubernetes:core/v1:Secret", "kubernetes:core/v1:ConfigMap",
         "kubernetes:core/v1:Service", "kubernetes:core/v1:PersistentVolumeClaim",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy", DEPLOYMENT,
     }
-    assert all(r.parent == component.urn for r in children)
+    # Each role is a component of the pool's (tests/test_component_tree.py: which, and what
+    # each holds); every object is a role's, but the namespace and the ConfigMap all share.
+    assert roles and all(r.parent == component.urn for r in roles)
+    own = {(r.type, r.name) for r in objects if r.parent == component.urn}
+    assert own == {("kubernetes:core/v1:Namespace", "htcondor-namespace"),
+                   ("kubernetes:core/v1:ConfigMap", "htcondor-config")}
+    assert all(r.parent in {role.urn for role in roles} for r in objects if (r.type, r.name) not in own)
 
 
 def test_objects_have_the_walkthroughs_names(dev):
@@ -76,7 +83,7 @@ def test_outputs_name_the_objects_and_only_the_credentials_are_secret(dev):
     tokens = {}
     for output, role in (("submit_token", "schedd"), ("worker_token", "worker")):
         (secret,) = [r.inputs for r in dev.of_type("kubernetes:core/v1:Secret")
-                     if r.name == manifests.credential_secret_name("htcondor", role)]
+                     if r.name == shared.credential_secret_name("htcondor", role)]
         (value,) = secret["data"].values()
         tokens[output] = base64.b64decode(value).decode()
     assert dev.outputs == {
@@ -118,7 +125,7 @@ def test_created_namespace_carries_the_configured_name():
 
 
 def pod_template(rendered, role):
-    name = manifests.object_name("htcondor", role)
+    name = shared.object_name("htcondor", role)
     (d,) = [r for r in rendered.of_type(DEPLOYMENT) if r.inputs["metadata"]["name"] == name]
     return d.inputs["spec"]["template"]
 
@@ -128,7 +135,7 @@ def test_every_object_carries_the_recommended_labels(dev, role):
     labels = pod_template(dev, role)["metadata"]["labels"]
     assert labels == {
         "app.kubernetes.io/name": "htcondor", "app.kubernetes.io/instance": "htcondor",
-        "app.kubernetes.io/component": manifests.COMPONENTS[role],
+        "app.kubernetes.io/component": shared.COMPONENTS[role],
         "app.kubernetes.io/part-of": "htcondor-pool", "app.kubernetes.io/managed-by": "pulumi",
     }
     for r in dev.resources:
@@ -153,7 +160,7 @@ def test_a_config_change_rolls_the_pods_and_scaling_does_not():
     before, after = render(password="same-password"), render({"poolName": "Renamed"}, password="same-password")
     for role in ("centralManager", "schedd", "worker"):
         # poolName is shared config: every role's checksum changes.
-        assert annotations(before, role)[manifests.CHECKSUM_CONFIG] != annotations(after, role)[manifests.CHECKSUM_CONFIG]
+        assert annotations(before, role)[shared.CHECKSUM_CONFIG] != annotations(after, role)[shared.CHECKSUM_CONFIG]
     scaled = render({"workers": "5"}, password="same-password")
     for role in ("centralManager", "schedd", "worker"):
         # Scaling is not a config change: nothing rolls.
@@ -163,8 +170,8 @@ def test_a_config_change_rolls_the_pods_and_scaling_does_not():
 def test_a_new_password_rolls_every_pod():
     one, two = render(password="first-password"), render(password="second-password")
     for role in ("centralManager", "schedd", "worker"):
-        assert annotations(one, role)[manifests.CHECKSUM_CREDENTIAL] != annotations(two, role)[manifests.CHECKSUM_CREDENTIAL]
-        assert annotations(one, role)[manifests.CHECKSUM_CONFIG] == annotations(two, role)[manifests.CHECKSUM_CONFIG]
+        assert annotations(one, role)[shared.CHECKSUM_CREDENTIAL] != annotations(two, role)[shared.CHECKSUM_CREDENTIAL]
+        assert annotations(one, role)[shared.CHECKSUM_CONFIG] == annotations(two, role)[shared.CHECKSUM_CONFIG]
 
 
 def test_each_pod_mounts_the_shared_config_and_only_its_own_role(dev):
@@ -180,7 +187,7 @@ def test_each_pod_mounts_the_shared_config_and_only_its_own_role(dev):
 
 def pod_spec(rendered, role):
     (deployment,) = [r for r in rendered.of_type("kubernetes:apps/v1:Deployment")
-                     if r.inputs["metadata"]["name"] == f"htcondor-{manifests.COMPONENTS[role]}"]
+                     if r.inputs["metadata"]["name"] == f"htcondor-{shared.COMPONENTS[role]}"]
     return deployment.inputs["spec"]["template"]["spec"]
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from pool import condor_config, manifests
+from pool import condor_config
+from pool.roles import pods
 from tests.condor_config_parser import as_list, expand, parse
 from tests.render import render
 
@@ -14,7 +15,7 @@ def role_view(rendered, role):
     (config_map,) = [c for c in rendered.of_type("kubernetes:core/v1:ConfigMap")
                      if c.inputs["metadata"]["name"] == "htcondor-config"]
     data = config_map.inputs["data"]
-    keys = [k for k in manifests.role_config_keys(role) if k not in manifests.SCRIPTS]
+    keys = [k for k in pods.role_config_keys(role) if k not in pods.SCRIPTS]
     entry, snippets = keys[0], sorted(keys[1:])  # LOCAL_CONFIG_DIR is read in name order
     return parse(data[entry], *(data[k] for k in snippets))
 
@@ -53,14 +54,14 @@ def test_security_is_required_and_token_based(dev, role):
 
 
 def test_the_central_manager_reads_the_signing_key_and_the_others_their_token(dev):
-    key = manifests.credential_file("centralManager")
+    key = pods.credential_file("centralManager")
     config = role_view(dev, "centralManager")
     assert config["SEC_TOKEN_POOL_SIGNING_KEY_FILE"] == key and config["SEC_PASSWORD_FILE"] == key
     assert "SEC_TOKEN_DIRECTORY" not in config
     for role in ("schedd", "worker"):
         config = role_view(dev, role)
         assert not [k for k, v in config.items() if "POOL" in v and k.startswith("SEC_")], role
-        assert manifests.credential_file(role) == f"{config['SEC_TOKEN_DIRECTORY']}/token"
+        assert pods.credential_file(role) == f"{config['SEC_TOKEN_DIRECTORY']}/token"
 
 
 CM_DAEMONS = {"condor@password", f"condor_pool@{HOST}"}  # hold the key: sign their own tokens

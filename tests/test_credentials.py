@@ -8,7 +8,8 @@ import json
 import jwt
 import pytest
 
-from pool import idtokens, manifests
+from pool import idtokens
+from pool.roles import pods, shared
 from pool.condor_config import CREDENTIAL_DIR, CREDENTIAL_SOURCE_DIR
 from pool.credentials import TOKEN_HOLDERS
 from tests.render import render
@@ -22,13 +23,13 @@ def secrets(rendered) -> dict[str, dict]:
 
 
 def token_of(rendered, role: str) -> str:
-    data = secrets(rendered)[manifests.token_secret_name("htcondor", role)]["data"]
+    data = secrets(rendered)[shared.token_secret_name("htcondor", role)]["data"]
     return base64.b64decode(data["token"]).decode()
 
 
 def pod_spec(rendered, role):
     (deployment,) = [r for r in rendered.of_type("kubernetes:apps/v1:Deployment")
-                     if r.inputs["metadata"]["name"] == manifests.object_name("htcondor", role)]
+                     if r.inputs["metadata"]["name"] == shared.object_name("htcondor", role)]
     return deployment.inputs["spec"]["template"]["spec"]
 
 
@@ -50,7 +51,7 @@ def test_each_role_mounts_its_own_credential_and_no_other(dev, role, mounted, fi
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["credential"]["emptyDir"]["medium"] == "Memory"
     assert mounts["credential"]["mountPath"] == CREDENTIAL_DIR
-    assert manifests.credential_file(role) == f"{CREDENTIAL_DIR}/{file}"
+    assert pods.credential_file(role) == f"{CREDENTIAL_DIR}/{file}"
 
 
 @pytest.mark.parametrize("role,subject,scopes", [
@@ -85,7 +86,7 @@ def test_tokens_are_secret_everywhere_but_in_their_secrets_and_secret_outputs(de
         token = token_of(dev, role)
         holders = [r.name for r in dev.resources if token in json.dumps(r.inputs)
                    or base64.b64encode(token.encode()).decode() in json.dumps(r.inputs)]
-        assert holders == [manifests.token_secret_name("htcondor", role)]
+        assert holders == [shared.token_secret_name("htcondor", role)]
         (secret,) = [r for r in dev.of_type(SECRET) if r.name == holders[0]]
         assert "/data" in secret.secret_paths
         assert dev.outputs[output] == token and output in dev.secret_outputs

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pool.component import pod_script
+from pool.roles.shared import pod_script
 
 FAKE_MASTER = """#!/bin/sh
 env > "$STATE/master.env"

@@ -20,7 +20,8 @@ import time
 
 import pytest
 
-from pool import idtokens, manifests
+from pool import idtokens
+from pool.roles import pods, shared
 from pool.credentials import TOKEN_HOLDERS
 from pool.defaults import ROLES
 from pool.password import scramble, unscramble
@@ -95,7 +96,7 @@ class Stack:
 
     def secret(self, role: str) -> bytes:
         """The bytes of `role`'s credential Secret, as the cluster holds them."""
-        name = manifests.credential_secret_name("htcondor", role)
+        name = shared.credential_secret_name("htcondor", role)
         (value,) = self.kubectl.json("-n", NAMESPACE, "get", "secret", name)["data"].values()
         return base64.b64decode(value)
 
@@ -280,7 +281,7 @@ def test_each_role_holds_only_its_credential_and_can_do_only_what_its_role_does(
     cm, schedd, worker = (stack.pod(c) for c in ("central-manager", "schedd", "worker"))
     key = [stack.password.encode(), scramble(stack.password)]
     assert files_holding(schedd, key) == [] and files_holding(worker, key) == []
-    assert manifests.credential_file("centralManager") in files_holding(cm, key)
+    assert pods.credential_file("centralManager") in files_holding(cm, key)
     assert token_subjects(schedd) == [submit] and token_subjects(worker) == [execute]
 
     assert denied_to(advertise(worker, "UPDATE_SCHEDD_AD"), execute)
@@ -481,7 +482,7 @@ def test_fair_share_survives_the_central_managers_replacement_and_a_rotation(sta
 
 def pod_checksums(stack: Stack) -> dict[str, str]:
     """Each running pool pod's credential checksum (the annotation that rolls it), by name."""
-    return {p["metadata"]["name"]: p["metadata"]["annotations"][manifests.CHECKSUM_CREDENTIAL]
+    return {p["metadata"]["name"]: p["metadata"]["annotations"][shared.CHECKSUM_CREDENTIAL]
             for component in COMPONENTS.values() for p in stack.pods(component)}
 
 

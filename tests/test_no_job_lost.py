@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from pool import idtokens, manifests
+from pool import idtokens
+from pool.roles import metrics, shared
 from pool.defaults import ROLES
 from pool.password import unscramble
 from tests.credential_checks import held_credential, identity_with_token, wait_for_address
@@ -174,8 +175,8 @@ def test_the_queue_running_jobs_and_their_files_survive_the_schedd_pod(pool):
 
 def cluster_secret(cluster, role: str) -> bytes:
     """The bytes of `role`'s credential Secret as the cluster holds it."""
-    name = f"{manifests.metrics_name('htcondor')}-token" if role == "metrics" else \
-        manifests.credential_secret_name("htcondor", role)
+    name = f"{metrics.metrics_name('htcondor')}-token" if role == "metrics" else \
+        shared.credential_secret_name("htcondor", role)
     (value,) = cluster.secrets[name]["data"].values()
     return base64.b64decode(value)
 
@@ -186,7 +187,7 @@ def test_rotating_the_password_rolls_every_pod_and_the_pool_reforms_under_it(poo
     credential, the old token is refused where the new one is accepted, and jobs run. (The
     mock's RandomPassword keeps its result until an input changes, as the provider does: a
     passwordVersion that changed nothing would change none of this.)"""
-    before = {p.name: p.template["metadata"]["annotations"][manifests.CHECKSUM_CREDENTIAL]
+    before = {p.name: p.template["metadata"]["annotations"][shared.CHECKSUM_CREDENTIAL]
               for p in pool.pods.values()}
     holders = (*ROLES, "metrics")  # the metrics exporter holds a token too
     old_secrets = {role: cluster_secret(pool, role) for role in holders}
@@ -197,7 +198,7 @@ def test_rotating_the_password_rolls_every_pod_and_the_pool_reforms_under_it(poo
     pods = [p for p in pool.pods.values() if not p.deleting]
     assert sorted(p.deployment for p in pods) == [CM, METRICS, SCHEDD, WORKER, WORKER]
     assert not set(before) & {p.name for p in pods}, "every pod was replaced"
-    assert not set(before.values()) & {p.template["metadata"]["annotations"][manifests.CHECKSUM_CREDENTIAL]
+    assert not set(before.values()) & {p.template["metadata"]["annotations"][shared.CHECKSUM_CREDENTIAL]
                                        for p in pods}, "every pod has a new credential checksum"
     secrets = {role: cluster_secret(pool, role) for role in holders}
     assert all(secrets[role] != old_secrets[role] for role in holders), "every credential Secret changed"

@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from pool import idtokens, manifests
+from pool import idtokens
+from pool.roles import pods
 from pool.credentials import TOKEN_HOLDERS
 from pool.password import scramble
 from tests.credential_checks import (
@@ -42,7 +43,7 @@ def test_no_file_in_the_schedd_or_a_worker_holds_the_signing_key(pool, deploymen
     key = pool.rendered.password
     assert files_holding(the(pool, deployment), [key.encode(), scramble(key)]) == []
     # The same search finds the key where it is: the check can fail.
-    assert manifests.credential_file("centralManager") in files_holding(the(pool, CM), [scramble(key)])
+    assert pods.credential_file("centralManager") in files_holding(the(pool, CM), [scramble(key)])
 
 
 @pytest.mark.parametrize("command,kind", [("UPDATE_SCHEDD_AD", "fake-schedd"),

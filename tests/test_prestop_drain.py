@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from pool.component import pod_script
+from pool.roles.shared import pod_script
 
 FAKE_CONDOR_OFF = """#!/bin/sh
 echo "$*" > "$STATE/condor_off.args"

@@ -3,7 +3,8 @@ submitters' home directories, and one schedd at a time mounts it."""
 
 import pytest
 
-from pool import RoleSpec, condor_config, manifests
+from pool import RoleSpec, condor_config
+from pool.roles import pods
 from tests.condor_config_parser import expand
 from tests.render import render
 from tests.test_component import DEPLOYMENT, pod_template, urn_of
@@ -69,4 +70,4 @@ def test_the_schedd_is_created_after_its_claim(dev):
 
 def test_a_worker_takes_no_claim():
     with pytest.raises(ValueError, match="only they, mount a spool claim"):
-        manifests.pod_spec("worker", RoleSpec("a:1", "1", "1Gi"), "c", "s", 60, spool_claim="x-schedd-spool")
+        pods.pod_spec("worker", RoleSpec("a:1", "1", "1Gi"), "c", "s", 60, spool_claim="x-schedd-spool")
