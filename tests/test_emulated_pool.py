@@ -14,6 +14,7 @@ from tests.conftest import REPORTS
 from tests.htcondor_jobs import QueryFailed, when_answered
 from tests.network_checks import connections
 from tests.podsim.kubelet import wait_until
+from tests.podsim.rootfs import HTCONDOR_SERIES, suite
 from tests.podsim.sandbox import CAPABILITIES
 from tests.render import render
 from tests.test_least_privilege import README_CAPABILITIES
@@ -94,6 +95,17 @@ def wait_for_ads(cluster, want, timeout=90):
 def test_the_pool_forms_with_every_daemon(emulated_pool):
     have = wait_for_ads(emulated_pool, expected_ads(emulated_pool))
     assert any(kind == "Collector" for kind, _ in have)
+
+
+def test_every_pod_runs_the_htcondor_its_test_pass_names(emulated_pool):
+    """The first pass of .ci/run runs HTCondor 23.9 (trixie), the second 25.x (sid): each
+    asks HTCondor itself, in every pod, so that one root filesystem cannot pass as the other."""
+    series = HTCONDOR_SERIES[suite()]
+    for pod in emulated_pool.pods.values():
+        result = pod.exec(["condor_version"])
+        assert result.returncode == 0, result.stderr
+        version = result.stdout.split()[1]
+        assert version.startswith(series), (pod.name, version, series)
 
 
 def test_the_slot_has_the_worker_containers_cpus_and_memory(emulated_pool):
