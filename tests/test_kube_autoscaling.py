@@ -14,6 +14,9 @@ policy in force the autoscaler creates no worker and says why."""
 
 import copy
 import json
+import os
+import signal
+import subprocess
 import time
 
 import pytest
@@ -265,6 +268,66 @@ def test_without_its_admission_policy_in_force_the_autoscaler_creates_no_worker_
     identity.refused_by_policy(forbidden, "volumes are")
     ((_, status, exit_code, host, starts),) = bursting.watch_until_completed(cluster_id, 1)
     assert (status, exit_code, starts) == ("4", "0", "1") and "htcondor-worker-burst-" in host
+
+
+def master_log(bursting: Bursting, pod: str) -> str:
+    """The MasterLog of a burst worker's pod, read in the pod (while its container runs)."""
+    return bursting.kubectl("-n", NAMESPACE, "exec", pod, "--", "sh", "-c",
+                            'cat "$(condor_config_val LOG)/MasterLog"', check=False, timeout=60).stdout
+
+
+def test_a_node_drain_drains_a_burst_worker_through_its_prestop_hook(bursting):
+    """A node drain evicts a burst worker like any pod: its preStop hook tells its master to
+    shut the startd down peacefully while the job still runs, the job finishes there,
+    started once, and the pod goes only then (kubectl drain returns after the job's end)."""
+    bursting.no_burst_worker_left(180)
+    # Shorter than the retirement time a leaving worker gives its jobs here (the grace period
+    # of 60 s less 30 s): a longer one would be handed back to the queue, as it should.
+    cluster_id = submit(bursting.schedd, "drained", SLEEPER, sleeper_submit(15, tag="drained"))
+    ((_, host),) = wait_running(bursting.schedd, cluster_id, timeout=180)
+    (pod,) = [p["metadata"]["name"] for p in bursting.pods() if p["metadata"]["name"] in host]
+    assert "Handling DAEMON_OFF_PEACEFUL" not in master_log(bursting, pod)  # the probe reads the live log
+    node = bursting.kubectl.json("get", "nodes")["items"][0]["metadata"]["name"]
+    drain = subprocess.Popen(["kubectl", "drain", node, f"--pod-selector={BURST}", "--delete-emptydir-data",
+                              "--ignore-daemonsets", "--timeout=240s"], env=bursting.kubectl.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_until(lambda: "Handling DAEMON_OFF_PEACEFUL command for STARTD" in master_log(bursting, pod),
+                   60, 1, "the preStop hook's peaceful shutdown at the worker's master")
+        assert job_rows(bursting.schedd, "condor_q", cluster_id, "JobStatus") == [["2"]]  # still running
+        said, _ = drain.communicate(timeout=300)
+        drained_at = time.time()
+        assert drain.returncode == 0, said
+    finally:
+        try:
+            os.killpg(drain.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        drain.wait()
+        bursting.kubectl("uncordon", node, check=False)
+    ((_, status, code, last_host, starts),) = bursting.watch_until_completed(cluster_id, 1)
+    assert (status, code, starts, last_host) == ("4", "0", "1", host)
+    ((completed,),) = job_rows(bursting.schedd, "condor_history", cluster_id, "CompletionDate")
+    assert int(completed) <= drained_at, (completed, drained_at)  # the pod stayed until the job ended
+
+
+def test_removing_a_worker_pool_takes_its_burst_workers_drained(bursting):
+    """README: removing a pool takes its burst workers too (their Jobs are owned by its
+    Deployment), drained as in a scale-down: the job running on one finishes, started once."""
+    bursting.no_burst_worker_left(180)
+    pool_label = "htcondor-pool/worker-pool=extra"
+    bursting.project.up(workerPools=json.dumps({"extra": {"workers": 0, "maxWorkers": 1}}))
+    cluster_id = submit(bursting.schedd, "extra", SLEEPER,
+                        sleeper_submit(30, 'requirements = (TARGET.WorkerPool == "extra")', tag="extra"))
+    ((_, host),) = wait_running(bursting.schedd, cluster_id, timeout=180)
+    assert "htcondor-worker-extra-burst-" in host, host
+    bursting.project.up(workerPools="{}")
+    ((_, status, code, _, starts),) = bursting.watch_until_completed(cluster_id, 1)
+    assert (status, code, starts) == ("4", "0", "1")
+    wait_until(lambda: not bursting.kubectl.json("-n", NAMESPACE, "get", "jobs,pods", "-l", pool_label)["items"],
+               120, 2, "the removed pool's burst Job and pod to be gone")
+    assert "NotFound" in bursting.kubectl("-n", NAMESPACE, "get", "deployment", "htcondor-worker-extra",
+                                          check=False).stderr
 
 
 def test_destroy_leaves_no_burst_job_or_pod(bursting):
