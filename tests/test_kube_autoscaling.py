@@ -313,17 +313,26 @@ def test_a_node_drain_drains_a_burst_worker_through_its_prestop_hook(bursting):
 
 def test_removing_a_worker_pool_takes_its_burst_workers_drained(bursting):
     """README: removing a pool takes its burst workers too (their Jobs are owned by its
-    Deployment), drained as in a scale-down: the job running on one finishes, started once."""
+    Deployment), drained as in a scale-down: once the pool is gone from the program, its
+    burst worker is leaving while its job still runs (not merely idling out later), and the
+    job finishes there, started once."""
     bursting.no_burst_worker_left(180)
     pool_label = "htcondor-pool/worker-pool=extra"
     bursting.project.up(workerPools=json.dumps({"extra": {"workers": 0, "maxWorkers": 1}}))
+    # Shorter than the leaving worker's retirement time (60 s less 30 s) from the removal on.
     cluster_id = submit(bursting.schedd, "extra", SLEEPER,
-                        sleeper_submit(30, 'requirements = (TARGET.WorkerPool == "extra")', tag="extra"))
+                        sleeper_submit(25, 'requirements = (TARGET.WorkerPool == "extra")', tag="extra"))
     ((_, host),) = wait_running(bursting.schedd, cluster_id, timeout=180)
     assert "htcondor-worker-extra-burst-" in host, host
     bursting.project.up(workerPools="{}")
-    ((_, status, code, _, starts),) = bursting.watch_until_completed(cluster_id, 1)
-    assert (status, code, starts) == ("4", "0", "1")
+
+    def leaving():  # its pod deleted (or gone) by the garbage collector
+        pods = bursting.kubectl.json("-n", NAMESPACE, "get", "pods", "-l", pool_label)["items"]
+        return all("deletionTimestamp" in p["metadata"] for p in pods)
+    wait_until(leaving, 30, 1, "the removed pool's burst worker to be leaving")
+    assert job_rows(bursting.schedd, "condor_q", cluster_id, "JobStatus") == [["2"]]  # while its job runs
+    ((_, status, code, last_host, starts),) = bursting.watch_until_completed(cluster_id, 1)
+    assert (status, code, starts, last_host) == ("4", "0", "1", host)
     wait_until(lambda: not bursting.kubectl.json("-n", NAMESPACE, "get", "jobs,pods", "-l", pool_label)["items"],
                120, 2, "the removed pool's burst Job and pod to be gone")
     assert "NotFound" in bursting.kubectl("-n", NAMESPACE, "get", "deployment", "htcondor-worker-extra",
