@@ -129,9 +129,13 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(items):
+    """Mark the real cluster's tests, and run them last (in their own order): on a machine
+    that has not built the cluster yet, every other test then runs while it builds in the
+    background (pytest_collection_finish)."""
     for item in items:
         if "kube_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.real_cluster)
+    items.sort(key=lambda item: item.get_closest_marker("real_cluster") is not None)
 
 
 def pytest_sessionstart(session):
