@@ -117,3 +117,17 @@ def test_the_language_host_builds_against_the_clis_release_not_the_repositorys_d
         assert f"-dropreplace={module}" in host.go_mod_edits
         assert f"-require={module}@v{pins['pulumi']['version']}" in host.go_mod_edits
     assert host.companions == ("../pulumi-language-python-exec",)
+
+
+def test_the_yaml_language_host_is_stamped_with_its_release_and_shipped_beside_the_cli():
+    pins = build.versions()
+    host = build.pulumi_language_yaml(pins["pulumi-language-yaml"])
+    (target,) = host.targets
+    assert target.package == "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml" and not target.cgo
+    assert f"-X github.com/pulumi/pulumi-yaml/pkg/version.Version=v{pins['pulumi-language-yaml']['version']}" in (
+        target.ldflags)
+    assert not host.siblings and not host.replaces  # its go.mod has no replace lines
+    # The distribution is named by every host in it, so adding one assembles it anew.
+    key = build.distribution_key(pins)
+    for name in build.LANGUAGE_HOSTS:
+        assert f"{name.removeprefix('pulumi-language-')}-{pins[name]['version']}" in key

@@ -191,8 +191,20 @@ def kube_router(pins: dict) -> GoComponent:
         Target("kube-router", f"{module}/cmd/kube-router", ldflags=stamp)], go_directive="1.21")
 
 
+def pulumi_language_yaml(pins: dict) -> GoComponent:
+    """Its .goreleaser.yml: CGO_ENABLED=0, `-s -w`, the release tag in its version package.
+    Its go.mod has no replace lines, so the throwaway module resolves what its own build does."""
+    version, module = pins["version"], pins["module"]
+    info = download(module, version)
+    go_directive = re.search(r"^go\s+(\S+)", Path(info["GoMod"]).read_text(), re.MULTILINE).group(1)
+    return GoComponent("pulumi-language-yaml", module, version, [
+        Target("pulumi-language-yaml", f"{module}/cmd/pulumi-language-yaml",
+               ldflags=f"-s -w -X {module}/pkg/version.Version=v{version}")], go_directive=go_directive)
+
+
 GO_RECIPES = {"kubernetes": kubernetes, "etcd": etcd, "containerd": containerd, "runc": runc,
-              "coredns": coredns, "pulumi": pulumi_cli, "kube-router": kube_router}
+              "coredns": coredns, "pulumi": pulumi_cli, "kube-router": kube_router,
+              "pulumi-language-yaml": pulumi_language_yaml}
 
 
 # ---- components built in their own source tree -----------------------------------------
@@ -500,16 +512,23 @@ class Binaries:
 TREE_NAMES = ("pulumi-language-python", "pulumi-kubernetes", "pulumi-random")
 
 
+# The language hosts shipped beside the CLI, as Pulumi's release archives bundle them: Python
+# runs the program and the component package (package/), YAML the package's consumer (examples/yaml).
+LANGUAGE_HOSTS = ("pulumi-language-python", "pulumi-language-yaml")
+
+
 def distribution_key(pins: dict) -> str:
-    return f"pulumi-dist-{pins['pulumi']['version']}-r{RECIPE_VERSION}"
+    """Named by everything in it, so a distribution with other hosts is assembled anew."""
+    hosts = "".join(f"+{name.removeprefix('pulumi-language-')}-{pins[name]['version']}" for name in LANGUAGE_HOSTS)
+    return f"pulumi-dist-{pins['pulumi']['version']}{hosts}-r{RECIPE_VERSION}"
 
 
-def assemble_pulumi_distribution(cli: Path, language_host: Path, key: str) -> Path:
-    """The CLI with its Python language host beside it, as Pulumi's own release archives
-    ship them: the CLI then takes the host as bundled (from PATH it would warn on every
-    run). Hard links, not copies."""
+def assemble_pulumi_distribution(cli: Path, language_hosts: list[Path], key: str) -> Path:
+    """The CLI with its language hosts beside it, as Pulumi's own release archives ship
+    them: the CLI then takes each host as bundled (from PATH it would warn on every run).
+    Hard links, not copies."""
     def assemble(out: Path) -> None:
-        for directory in (cli, language_host):
+        for directory in (cli, *language_hosts):
             for binary in directory.iterdir():
                 if not binary.name.startswith("."):
                     os.link(binary, out / binary.name)
@@ -517,12 +536,12 @@ def assemble_pulumi_distribution(cli: Path, language_host: Path, key: str) -> Pa
 
 
 def _dirs(built: dict[str, Path], pins: dict, assemble: bool) -> dict[str, Path]:
-    """Where each program is, with the CLI and its language host as one distribution."""
+    """Where each program is, with the CLI and its language hosts as one distribution."""
     dirs = dict(built)
-    cli, host = dirs.pop("pulumi", None), dirs.pop("pulumi-language-python", None)
-    if cli and host:
+    cli, hosts = dirs.pop("pulumi", None), [dirs.pop(name, None) for name in LANGUAGE_HOSTS]
+    if cli and all(hosts):
         key = distribution_key(pins)
-        dirs["pulumi"] = assemble_pulumi_distribution(cli, host, key) if assemble else bin_root() / key
+        dirs["pulumi"] = assemble_pulumi_distribution(cli, hosts, key) if assemble else bin_root() / key
     return dirs
 
 
