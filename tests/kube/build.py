@@ -286,21 +286,33 @@ def module_source(module: str, module_version: str):
     return fetch
 
 
-def pulumi_language_python(pins: dict, cli_pins: dict) -> TreeComponent:
-    """sdk/python's Makefile: `go build` of cmd/pulumi-language-python with the version
-    ldflag; the exec script beside it. Its go.mod points pkg/v3 and sdk/v3 at the
-    repository's own directories: those become the CLI's release from the proxy."""
+def pulumi_language_host(language: str, pins: dict, cli_pins: dict, companions: tuple[str, ...]) -> TreeComponent:
+    """sdk/<language>'s Makefile: `go build` of cmd/pulumi-language-<language> with the
+    version ldflag; the scripts the release ships beside it (`companions`, paths in the
+    repository). Its go.mod points pkg/v3 and sdk/v3 at the repository's own directories:
+    those become the CLI's release from the proxy."""
     version = pins["version"]
-    command = "sdk/python/cmd/pulumi-language-python"
+    command = f"sdk/{language}/cmd/pulumi-language-{language}"
     edits = []
     for module in ("github.com/pulumi/pulumi/pkg/v3", "github.com/pulumi/pulumi/sdk/v3"):
         edits += [f"-dropreplace={module}", f"-require={module}@v{cli_pins['version']}"]
     return TreeComponent(
-        "pulumi-language-python", version,
-        git_source(pins["git"], pins["tag"], (command, "sdk/python/cmd/pulumi-language-python-exec"), command),
-        [Target("pulumi-language-python", ".",
+        f"pulumi-language-{language}", version,
+        git_source(pins["git"], pins["tag"], (command, *companions), command),
+        [Target(f"pulumi-language-{language}", ".",
                 ldflags=f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{version}")],
-        go_mod_edits=tuple(edits), companions=("../pulumi-language-python-exec",))
+        go_mod_edits=tuple(edits), companions=tuple(os.path.relpath(c, command) for c in companions))
+
+
+def pulumi_language_python(pins: dict, cli_pins: dict) -> TreeComponent:
+    """The Python language host, with its exec script."""
+    return pulumi_language_host("python", pins, cli_pins, ("sdk/python/cmd/pulumi-language-python-exec",))
+
+
+def pulumi_language_nodejs(pins: dict, cli_pins: dict) -> TreeComponent:
+    """The Node.js language host, with the dynamic providers' script its Makefile copies
+    beside it (dist/pulumi-resource-pulumi-nodejs)."""
+    return pulumi_language_host("nodejs", pins, cli_pins, ("sdk/nodejs/dist/pulumi-resource-pulumi-nodejs",))
 
 
 def pulumi_kubernetes(pins: dict) -> TreeComponent:
@@ -330,6 +342,7 @@ def pulumi_random(pins: dict) -> TreeComponent:
 
 def tree_recipes(pins: dict) -> dict[str, TreeComponent]:
     return {"pulumi-language-python": pulumi_language_python(pins["pulumi-language-python"], pins["pulumi"]),
+            "pulumi-language-nodejs": pulumi_language_nodejs(pins["pulumi-language-nodejs"], pins["pulumi"]),
             "pulumi-kubernetes": pulumi_kubernetes(pins["pulumi-kubernetes"]),
             "pulumi-random": pulumi_random(pins["pulumi-random"])}
 
@@ -509,12 +522,13 @@ class Binaries:
                 for name, plugin in PROVIDERS.items()]
 
 
-TREE_NAMES = ("pulumi-language-python", "pulumi-kubernetes", "pulumi-random")
+TREE_NAMES = ("pulumi-language-python", "pulumi-language-nodejs", "pulumi-kubernetes", "pulumi-random")
 
 
 # The language hosts shipped beside the CLI, as Pulumi's release archives bundle them: Python
-# runs the program and the component package (package/), YAML the package's consumer (examples/yaml).
-LANGUAGE_HOSTS = ("pulumi-language-python", "pulumi-language-yaml")
+# runs the program and the component package (package/), YAML and Node.js the programs that
+# use the package (examples/yaml, examples/typescript).
+LANGUAGE_HOSTS = ("pulumi-language-python", "pulumi-language-yaml", "pulumi-language-nodejs")
 
 
 def distribution_key(pins: dict) -> str:
@@ -560,7 +574,8 @@ def build_all(only: tuple[str, ...] | None = None) -> Binaries:
     if wanted("pause"):
         built["pause"] = build_pause(pins["pause"], pins["kubernetes"])
     for name in DEBIAN_PACKAGES:
-        ensure_debian_package(pins[name])
+        if wanted(name):
+            ensure_debian_package(pins[name])
     for name in DEBIAN_PROGRAMS:
         if wanted(name):
             built[name] = extract_debian_program(name, pins[name])
