@@ -56,26 +56,34 @@ def install_providers(providers: list[tuple[str, str, Path]], env: dict[str, str
 
 def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float,
         stdin: str | None = None) -> subprocess.CompletedProcess:
-    """A command in a process group of its own, killed whole past `timeout` or on an
-    interrupt (the CLI's providers and language host are its children)."""
+    """A command in a session of its own, killed whole past `timeout` or on an interrupt
+    (the CLI's providers and language hosts are its descendants)."""
     with subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, start_new_session=True) as child:
         try:
             stdout, stderr = child.communicate(stdin, timeout=timeout)
         except BaseException:
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_session(child.pid)
             child.communicate()
             raise
         finally:
-            # Whatever the CLI left in its group (a provider that outlived it) goes with it.
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            # Whatever the CLI left behind goes with it: a provider that outlived it, and the
+            # Python language host that ran the package for a YAML program, which the CLI
+            # starts in a process group of its own and, under this harness, leaves running.
+            _kill_session(child.pid)
     return subprocess.CompletedProcess(args, child.returncode, stdout, stderr)
+
+
+def _kill_session(session: int) -> None:
+    """SIGKILL every process of the session `run` started (its leader's pid), whatever
+    process group each is in."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session:
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 @dataclass
