@@ -51,8 +51,8 @@ def stack(kube_cluster):
     program["resources"][POOL]["properties"]["images"] = {role: env["HTCONDOR_POOL_TEST_IMAGE"] for role in ROLES}
     project.write_program(program)
     kubectl = Kubectl(env)
-    project.up()
     try:
+        project.up()
         yield project, kubectl
     finally:
         project.pulumi("destroy", "--yes", check=False, timeout=UP_TIMEOUT)
@@ -71,23 +71,34 @@ def pods(kubectl: Kubectl, component: str) -> list[str]:
     return [p["metadata"]["name"] for p in kubectl.pods(NAMESPACE, f"{COMPONENT}={component}")]
 
 
-def expected_ads(kubectl: Kubectl) -> set[tuple[str, str]]:
-    (cm,), (schedd,) = pods(kubectl, "central-manager"), pods(kubectl, "schedd")
-    want = {("Collector", f"HTCondor on Kubernetes@{cm}"), ("Negotiator", cm), ("DaemonMaster", cm),
-            ("Scheduler", schedd), ("DaemonMaster", schedd)}
-    for worker in pods(kubectl, "worker") + pods(kubectl, "worker-small"):
+def expected_ads(kubectl: Kubectl, workers: int) -> set[tuple[str, str]] | None:
+    """The ads of the pods running now, or None until there is one central manager, one
+    schedd, `workers` default workers and the worker pool's one."""
+    cm, schedd = pods(kubectl, "central-manager"), pods(kubectl, "schedd")
+    default, small = pods(kubectl, "worker"), pods(kubectl, "worker-small")
+    if (len(cm), len(schedd), len(default), len(small)) != (1, 1, workers, 1):
+        return None
+    want = {("Collector", f"HTCondor on Kubernetes@{cm[0]}"), ("Negotiator", cm[0]), ("DaemonMaster", cm[0]),
+            ("Scheduler", schedd[0]), ("DaemonMaster", schedd[0])}
+    for worker in default + small:
         want |= {("DaemonMaster", worker), ("Machine", f"slot1@{worker}")}
     return want
 
 
 def wait_for_every_ad(kubectl: Kubectl, workers: int, timeout: float = 180) -> set[tuple[str, str]]:
-    """Every daemon's ad, with `workers` default workers and the worker pool's one."""
+    """Every daemon's ad, with `workers` default workers and the worker pool's one; a query
+    that fails meanwhile counts as "not yet"."""
+    seen: dict = {}
+
     def complete():
-        if len(pods(kubectl, "worker")) != workers or len(pods(kubectl, "worker-small")) != 1:
-            return None
-        want, have = expected_ads(kubectl), when_answered(lambda: ads(kubectl))
-        return have if have is not None and want <= have else None
-    return wait_until(complete, timeout, 1, f"every daemon's ad, {workers} default workers and the small one")
+        seen["want"] = expected_ads(kubectl, workers)
+        seen["have"] = when_answered(lambda: ads(kubectl))
+        return seen["have"] if seen["want"] and seen["have"] and seen["want"] <= seen["have"] else None
+    try:
+        return wait_until(complete, timeout, 1, "every ad")
+    except TimeoutError:
+        raise TimeoutError(f"after {timeout}s: want {sorted(seen.get('want') or [])}, "
+                           f"have {sorted(seen.get('have') or [])}") from None
 
 
 def test_up_forms_the_pool_with_every_daemon_and_the_worker_pools_slot(stack):
