@@ -3,12 +3,13 @@
 One field per stack-config key (pool/settings.py declares each: its default and its rule),
 so library callers get the same defaults and the same checks, naming the field."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .condor_config import Intervals
 from .defaults import DEFAULT_RESOURCES, DRAIN_MARGIN_SECONDS
-from .settings import ARG_SETTINGS, BY_KEY, check_together
-from .worker_pools import DEFAULT_POOL, WorkerPoolSpec
+from .settings import ARG_SETTINGS, BY_KEY, SETTINGS, check_together
+from .worker_pools import DEFAULT_POOL, WorkerPoolSpec, check_names
 
 
 def _default(key: str):
@@ -127,3 +128,15 @@ class HTCondorPoolArgs:
     def bursts(self) -> bool:
         """Some worker pool may start burst workers: the pool runs an autoscaler."""
         return any(pool.bursts for pool in self.pools())
+
+
+def pool_args_by_key(given: dict[str, object], name: Callable[[str], str]) -> tuple[str, HTCondorPoolArgs]:
+    """The component's name and its arguments from values by stack-config key (`name` among
+    them), as stack config and the package's inputs give them: each given value checked by
+    its key's rule, which names it as `name(key)` says, the others their defaults; then the
+    rules across keys. So both report bad input alike, each in its own names."""
+    values = {s.key: s.rule(name(s.key), given[s.key]) if s.key in given else s.default for s in SETTINGS}
+    check_together(values, name)
+    component = values.pop("name")
+    check_names(component, values["workerPools"], name("name"), name("workerPools"))
+    return component, HTCondorPoolArgs(**{BY_KEY[key].field: value for key, value in values.items()})

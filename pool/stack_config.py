@@ -7,10 +7,9 @@ the Pulumi SDK never reads Pulumi.yaml's declared defaults; a test keeps the two
 
 import pulumi
 
-from .args import HTCondorPoolArgs
+from .args import HTCondorPoolArgs, pool_args_by_key
 from .errors import PoolConfigError
-from .settings import SETTINGS, check_together
-from .worker_pools import check_names
+from .settings import BY_KEY, SETTINGS
 
 PROJECT = "htcondor-pool"
 # Every key this program reads, so a typo ("worker" for "workers") fails loudly instead of
@@ -26,15 +25,9 @@ def config_key(key: str) -> str:
 def load_pool_args(config: pulumi.Config | None = None) -> tuple[str, HTCondorPoolArgs]:
     config = config or pulumi.Config(PROJECT)
     _reject_unknown_keys()
-    values = {}
-    for setting in SETTINGS:
-        raw, name = config.get(setting.key), config_key(setting.key)
-        values[setting.key] = setting.default if raw is None else setting.rule(name, setting.decode(name, raw))
-    check_together(values, config_key)
-    component = values.pop("name")
-    check_names(component, values["workerPools"], config_key("name"), config_key("workerPools"))
-    by_key = {setting.key: setting for setting in SETTINGS}
-    return component, HTCondorPoolArgs(**{by_key[key].field: value for key, value in values.items()})
+    raw = {setting.key: config.get(setting.key) for setting in SETTINGS}
+    return pool_args_by_key({key: BY_KEY[key].decode(config_key(key), text)
+                             for key, text in raw.items() if text is not None}, config_key)
 
 
 def _reject_unknown_keys() -> None:

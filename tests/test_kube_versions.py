@@ -28,7 +28,8 @@ def test_the_pulumi_builds_are_the_pip_pins():
     assert {name: pins[name] for name in ("pulumi", "pulumi-kubernetes", "pulumi-random")} == {
         name: built[name]["version"] for name in ("pulumi", "pulumi-kubernetes", "pulumi-random")}
     assert built["pulumi-language-python"]["version"] == built["pulumi"]["version"]
-    for name in ("pulumi-language-python", "pulumi-random"):  # built from the release's git tag
+    assert built["pulumi-language-nodejs"]["version"] == built["pulumi"]["version"]
+    for name in ("pulumi-language-python", "pulumi-language-nodejs", "pulumi-random"):  # built from the release's git tag
         assert built[name]["tag"] == f"v{built[name]['version']}", name
 
 
@@ -117,3 +118,26 @@ def test_the_language_host_builds_against_the_clis_release_not_the_repositorys_d
         assert f"-dropreplace={module}" in host.go_mod_edits
         assert f"-require={module}@v{pins['pulumi']['version']}" in host.go_mod_edits
     assert host.companions == ("../pulumi-language-python-exec",)
+
+
+def test_the_yaml_language_host_is_stamped_with_its_release_and_shipped_beside_the_cli():
+    pins = build.versions()
+    host = build.pulumi_language_yaml(pins["pulumi-language-yaml"])
+    (target,) = host.targets
+    assert target.package == "github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml" and not target.cgo
+    assert f"-X github.com/pulumi/pulumi-yaml/pkg/version.Version=v{pins['pulumi-language-yaml']['version']}" in (
+        target.ldflags)
+    assert not host.siblings and not host.replaces  # its go.mod has no replace lines
+    # The distribution is named by every host in it, so adding one assembles it anew.
+    key = build.distribution_key(pins)
+    for name in build.LANGUAGE_HOSTS:
+        assert f"{name.removeprefix('pulumi-language-')}-{pins[name]['version']}" in key
+
+
+def test_the_nodejs_language_host_builds_as_the_python_one_with_its_script_beside_it():
+    pins = build.versions()
+    host = build.tree_recipes(pins)["pulumi-language-nodejs"]
+    python = build.tree_recipes(pins)["pulumi-language-python"]
+    assert host.go_mod_edits == python.go_mod_edits
+    assert host.companions == ("../../dist/pulumi-resource-pulumi-nodejs",)
+    assert "pulumi-language-nodejs" in build.LANGUAGE_HOSTS

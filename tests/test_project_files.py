@@ -59,7 +59,8 @@ def test_python_sources_name_nothing_undefined_and_import_nothing_unused():
     import io
     out = io.StringIO()
     sources = [path for top in ("pool", "tests", "bench") for path in sorted((REPO / top).rglob("*.py"))]
-    problems = sum(checkPath(str(path), Reporter(out, out)) for path in [REPO / "__main__.py", *sources])
+    problems = sum(checkPath(str(path), Reporter(out, out))
+                   for path in [REPO / "__main__.py", REPO / "package" / "__main__.py", *sources])
     assert problems == 0, out.getvalue()
 
 

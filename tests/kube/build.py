@@ -191,8 +191,20 @@ def kube_router(pins: dict) -> GoComponent:
         Target("kube-router", f"{module}/cmd/kube-router", ldflags=stamp)], go_directive="1.21")
 
 
+def pulumi_language_yaml(pins: dict) -> GoComponent:
+    """Its .goreleaser.yml: CGO_ENABLED=0, `-s -w`, the release tag in its version package.
+    Its go.mod has no replace lines, so the throwaway module resolves what its own build does."""
+    version, module = pins["version"], pins["module"]
+    info = download(module, version)
+    go_directive = re.search(r"^go\s+(\S+)", Path(info["GoMod"]).read_text(), re.MULTILINE).group(1)
+    return GoComponent("pulumi-language-yaml", module, version, [
+        Target("pulumi-language-yaml", f"{module}/cmd/pulumi-language-yaml",
+               ldflags=f"-s -w -X {module}/pkg/version.Version=v{version}")], go_directive=go_directive)
+
+
 GO_RECIPES = {"kubernetes": kubernetes, "etcd": etcd, "containerd": containerd, "runc": runc,
-              "coredns": coredns, "pulumi": pulumi_cli, "kube-router": kube_router}
+              "coredns": coredns, "pulumi": pulumi_cli, "kube-router": kube_router,
+              "pulumi-language-yaml": pulumi_language_yaml}
 
 
 # ---- components built in their own source tree -----------------------------------------
@@ -274,21 +286,33 @@ def module_source(module: str, module_version: str):
     return fetch
 
 
-def pulumi_language_python(pins: dict, cli_pins: dict) -> TreeComponent:
-    """sdk/python's Makefile: `go build` of cmd/pulumi-language-python with the version
-    ldflag; the exec script beside it. Its go.mod points pkg/v3 and sdk/v3 at the
-    repository's own directories: those become the CLI's release from the proxy."""
+def pulumi_language_host(language: str, pins: dict, cli_pins: dict, companions: tuple[str, ...]) -> TreeComponent:
+    """sdk/<language>'s Makefile: `go build` of cmd/pulumi-language-<language> with the
+    version ldflag; the scripts the release ships beside it (`companions`, paths in the
+    repository). Its go.mod points pkg/v3 and sdk/v3 at the repository's own directories:
+    those become the CLI's release from the proxy."""
     version = pins["version"]
-    command = "sdk/python/cmd/pulumi-language-python"
+    command = f"sdk/{language}/cmd/pulumi-language-{language}"
     edits = []
     for module in ("github.com/pulumi/pulumi/pkg/v3", "github.com/pulumi/pulumi/sdk/v3"):
         edits += [f"-dropreplace={module}", f"-require={module}@v{cli_pins['version']}"]
     return TreeComponent(
-        "pulumi-language-python", version,
-        git_source(pins["git"], pins["tag"], (command, "sdk/python/cmd/pulumi-language-python-exec"), command),
-        [Target("pulumi-language-python", ".",
+        f"pulumi-language-{language}", version,
+        git_source(pins["git"], pins["tag"], (command, *companions), command),
+        [Target(f"pulumi-language-{language}", ".",
                 ldflags=f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{version}")],
-        go_mod_edits=tuple(edits), companions=("../pulumi-language-python-exec",))
+        go_mod_edits=tuple(edits), companions=tuple(os.path.relpath(c, command) for c in companions))
+
+
+def pulumi_language_python(pins: dict, cli_pins: dict) -> TreeComponent:
+    """The Python language host, with its exec script."""
+    return pulumi_language_host("python", pins, cli_pins, ("sdk/python/cmd/pulumi-language-python-exec",))
+
+
+def pulumi_language_nodejs(pins: dict, cli_pins: dict) -> TreeComponent:
+    """The Node.js language host, with the dynamic providers' script its Makefile copies
+    beside it (dist/pulumi-resource-pulumi-nodejs)."""
+    return pulumi_language_host("nodejs", pins, cli_pins, ("sdk/nodejs/dist/pulumi-resource-pulumi-nodejs",))
 
 
 def pulumi_kubernetes(pins: dict) -> TreeComponent:
@@ -318,6 +342,7 @@ def pulumi_random(pins: dict) -> TreeComponent:
 
 def tree_recipes(pins: dict) -> dict[str, TreeComponent]:
     return {"pulumi-language-python": pulumi_language_python(pins["pulumi-language-python"], pins["pulumi"]),
+            "pulumi-language-nodejs": pulumi_language_nodejs(pins["pulumi-language-nodejs"], pins["pulumi"]),
             "pulumi-kubernetes": pulumi_kubernetes(pins["pulumi-kubernetes"]),
             "pulumi-random": pulumi_random(pins["pulumi-random"])}
 
@@ -497,19 +522,27 @@ class Binaries:
                 for name, plugin in PROVIDERS.items()]
 
 
-TREE_NAMES = ("pulumi-language-python", "pulumi-kubernetes", "pulumi-random")
+TREE_NAMES = ("pulumi-language-python", "pulumi-language-nodejs", "pulumi-kubernetes", "pulumi-random")
+
+
+# The language hosts shipped beside the CLI, as Pulumi's release archives bundle them: Python
+# runs the program and the component package (package/), YAML and Node.js the programs that
+# use the package (examples/yaml, examples/typescript).
+LANGUAGE_HOSTS = ("pulumi-language-python", "pulumi-language-yaml", "pulumi-language-nodejs")
 
 
 def distribution_key(pins: dict) -> str:
-    return f"pulumi-dist-{pins['pulumi']['version']}-r{RECIPE_VERSION}"
+    """Named by everything in it, so a distribution with other hosts is assembled anew."""
+    hosts = "".join(f"+{name.removeprefix('pulumi-language-')}-{pins[name]['version']}" for name in LANGUAGE_HOSTS)
+    return f"pulumi-dist-{pins['pulumi']['version']}{hosts}-r{RECIPE_VERSION}"
 
 
-def assemble_pulumi_distribution(cli: Path, language_host: Path, key: str) -> Path:
-    """The CLI with its Python language host beside it, as Pulumi's own release archives
-    ship them: the CLI then takes the host as bundled (from PATH it would warn on every
-    run). Hard links, not copies."""
+def assemble_pulumi_distribution(cli: Path, language_hosts: list[Path], key: str) -> Path:
+    """The CLI with its language hosts beside it, as Pulumi's own release archives ship
+    them: the CLI then takes each host as bundled (from PATH it would warn on every run).
+    Hard links, not copies."""
     def assemble(out: Path) -> None:
-        for directory in (cli, language_host):
+        for directory in (cli, *language_hosts):
             for binary in directory.iterdir():
                 if not binary.name.startswith("."):
                     os.link(binary, out / binary.name)
@@ -517,12 +550,12 @@ def assemble_pulumi_distribution(cli: Path, language_host: Path, key: str) -> Pa
 
 
 def _dirs(built: dict[str, Path], pins: dict, assemble: bool) -> dict[str, Path]:
-    """Where each program is, with the CLI and its language host as one distribution."""
+    """Where each program is, with the CLI and its language hosts as one distribution."""
     dirs = dict(built)
-    cli, host = dirs.pop("pulumi", None), dirs.pop("pulumi-language-python", None)
-    if cli and host:
+    cli, hosts = dirs.pop("pulumi", None), [dirs.pop(name, None) for name in LANGUAGE_HOSTS]
+    if cli and all(hosts):
         key = distribution_key(pins)
-        dirs["pulumi"] = assemble_pulumi_distribution(cli, host, key) if assemble else bin_root() / key
+        dirs["pulumi"] = assemble_pulumi_distribution(cli, hosts, key) if assemble else bin_root() / key
     return dirs
 
 
@@ -541,7 +574,8 @@ def build_all(only: tuple[str, ...] | None = None) -> Binaries:
     if wanted("pause"):
         built["pause"] = build_pause(pins["pause"], pins["kubernetes"])
     for name in DEBIAN_PACKAGES:
-        ensure_debian_package(pins[name])
+        if wanted(name):
+            ensure_debian_package(pins[name])
     for name in DEBIAN_PROGRAMS:
         if wanted(name):
             built[name] = extract_debian_program(name, pins[name])

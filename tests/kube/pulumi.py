@@ -20,13 +20,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 # What `pulumi up` needs of a checkout: the project, the program, and its requirements.
 PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "requirements.txt", "pool")
+# What a program of examples/ needs of a checkout: the package it names by its path
+# (../../package), the component the package serves, and their requirements.
+PACKAGE_FILES = ("package", "pool", "requirements.txt")
 PASSPHRASE = "htcondor-pool-test"
 # pulumi-kubernetes waits up to 10 minutes for a Deployment; a worker's drain takes up to its
 # grace period (600 s by default) on a delete. Bounds for one command:
@@ -50,26 +56,34 @@ def install_providers(providers: list[tuple[str, str, Path]], env: dict[str, str
 
 def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float,
         stdin: str | None = None) -> subprocess.CompletedProcess:
-    """A command in a process group of its own, killed whole past `timeout` or on an
-    interrupt (the CLI's providers and language host are its children)."""
+    """A command in a session of its own, killed whole past `timeout` or on an interrupt
+    (the CLI's providers and language hosts are its descendants)."""
     with subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, start_new_session=True) as child:
         try:
             stdout, stderr = child.communicate(stdin, timeout=timeout)
         except BaseException:
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _kill_session(child.pid)
             child.communicate()
             raise
         finally:
-            # Whatever the CLI left in its group (a provider that outlived it) goes with it.
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            # Whatever the CLI left behind goes with it: a provider that outlived it, and the
+            # Python language host that ran the package for a YAML program, which the CLI
+            # starts in a process group of its own and, under this harness, leaves running.
+            _kill_session(child.pid)
     return subprocess.CompletedProcess(args, child.returncode, stdout, stderr)
+
+
+def _kill_session(session: int) -> None:
+    """SIGKILL every process of the session `run` started (its leader's pid), whatever
+    process group each is in."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session:
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 @dataclass
@@ -168,3 +182,81 @@ class Project:
         """The stack's config as `pulumi config --json` shows it (secrets shown)."""
         shown = json.loads(self.pulumi("config", "--json", "--show-secrets").stdout)
         return {key.split(":", 1)[1]: entry.get("objectValue", entry.get("value")) for key, entry in shown.items()}
+
+
+def _copy(source: Path, target: Path, replace: bool = True) -> None:
+    """`source` as `target`; a directory replaced whole, or (replace=False) its files
+    written over the target's, which keeps what the target has of its own."""
+    if source.is_dir():
+        if replace:
+            shutil.rmtree(target, ignore_errors=True)
+        # Never a virtualenv or generated SDK of the source's own: the copy makes its own.
+        shutil.copytree(source, target, dirs_exist_ok=not replace,
+                        ignore=shutil.ignore_patterns("__pycache__", "venv", "node_modules", "sdks"))
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def package_virtualenv(package: Path) -> Path:
+    """The package's virtualenv (`venv`, as its PulumiPlugin.yaml says), whose Python reads
+    the test environment's packages through a .pth file: Pulumi's install of the package
+    (`pulumi package add`, `get-schema`) then finds the program's requirements installed and
+    upgrades only pip, setuptools and wheel, inside it (from PyPI), never in the test
+    environment. (A symlink to the environment, as a Python program's copy has, will not
+    do: that install runs `python -m venv` on it.)"""
+    venv = package / "venv"
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+        purelib = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 check=True, capture_output=True, text=True).stdout.strip()
+        Path(purelib, "test-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv
+
+
+@dataclass
+class ExampleProject(Project):
+    """A program of examples/ (examples/yaml: a YAML program that uses the package) in a copy
+    of the checkout's package files, so that the path it names the package by holds: the
+    project is `root/checkout/examples/NAME`, the package `root/checkout/package`. The
+    package's virtualenv reads the test environment's packages (package_virtualenv), or,
+    with linked_virtualenv False, is left for `pulumi package add` to make from PyPI, as a
+    user's is."""
+    example: str = "yaml"
+    linked_virtualenv: bool = True
+
+    @property
+    def checkout(self) -> Path:
+        return self.root / "checkout"
+
+    @property
+    def directory(self) -> Path:
+        return self.checkout / "examples" / self.example
+
+    @classmethod
+    def create(cls, root: Path, env: dict[str, str], stack: str = "dev", source: Path = REPO,
+               example: str = "yaml", linked_virtualenv: bool = True) -> "ExampleProject":
+        """Copy the example and the package, and `pulumi stack init` the stack."""
+        project = cls(root, env, stack, example, linked_virtualenv)
+        for directory in ("home", "state"):
+            (project.root / directory).mkdir(parents=True, exist_ok=True)
+        project.sync_program(source)
+        project.pulumi("stack", "init", stack)
+        return project
+
+    def sync_program(self, source: Path = REPO) -> None:
+        """The example and the package as `source` has them now (the stack's config and
+        state stay)."""
+        for name in PACKAGE_FILES:
+            _copy(source / name, self.checkout / name)
+        _copy(source / "examples" / self.example, self.directory, replace=False)
+        if self.linked_virtualenv:
+            package_virtualenv(self.checkout / "package")
+
+    @property
+    def program(self) -> dict:
+        """The example's Pulumi.yaml."""
+        return yaml.safe_load((self.directory / "Pulumi.yaml").read_text())
+
+    def write_program(self, program: dict) -> None:
+        (self.directory / "Pulumi.yaml").write_text(yaml.safe_dump(program, sort_keys=False))
