@@ -126,16 +126,24 @@ def pytest_configure(config):
                                        "every test that does, by the kube_cluster fixture's use")
     config.addinivalue_line("markers", "every_htcondor: a real-cluster test .ci/run's second pass runs again "
                                        "on the other HTCondor (HTCONDOR_POOL_SUITE=sid)")
+    config.addinivalue_line("markers", "built_from_source: needs what tests/kube builds from source (the real "
+                                       "cluster, the Pulumi CLI and its language hosts); every real_cluster "
+                                       "test is one")
+
+
+def _built_from_source(item) -> bool:
+    return item.get_closest_marker("built_from_source") is not None
 
 
 def pytest_collection_modifyitems(items):
-    """Mark the real cluster's tests, and run them last (in their own order): on a machine
-    that has not built the cluster yet, every other test then runs while it builds in the
-    background (pytest_collection_finish)."""
+    """Mark the real cluster's tests, and run every test that needs what tests/kube builds
+    last (in their own order): on a machine that has not built it yet, every other test
+    then runs while it builds in the background (pytest_collection_finish)."""
     for item in items:
         if "kube_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.real_cluster)
-    items.sort(key=lambda item: item.get_closest_marker("real_cluster") is not None)
+            item.add_marker(pytest.mark.built_from_source)
+    items.sort(key=lambda item: (_built_from_source(item), item.get_closest_marker("real_cluster") is not None))
 
 
 def pytest_sessionstart(session):
@@ -152,7 +160,7 @@ def pytest_collection_finish(session):
     would otherwise begin only at the first real-cluster test. The cluster's own build
     (build.build_all, per component under a lock) then waits for, or takes over, what this
     one has not finished."""
-    if os.geteuid() != 0 or not any("kube_cluster" in getattr(item, "fixturenames", ()) for item in session.items):
+    if os.geteuid() != 0 or not any(_built_from_source(item) for item in session.items):
         return
     from tests.kube import build
     if build.cached() is not None:

@@ -32,6 +32,9 @@ from tests.test_package import EXAMPLE, example_inputs, named, python_tree
 PULUMI = ("pulumi", "pulumi-language-python", "pulumi-language-yaml", "pulumi-language-nodejs",
           "pulumi-kubernetes", "pulumi-random")
 TYPESCRIPT = REPO / "examples" / "typescript"
+# The CLI and its language hosts are built from source (tests/kube/build.py): these tests run
+# after the others, while a machine that lacks them builds them (tests/conftest.py).
+pytestmark = pytest.mark.built_from_source
 
 
 @pytest.fixture(scope="module")
