@@ -38,8 +38,9 @@ autoscaler = load("autoscaler")
 # One always-on worker, one burst worker at most; no exporter, which has tests of its own.
 BURST = {"workers": "1", "maxWorkers": "2", "metrics": "false"}
 AUTOSCALER = "htcondor-autoscaler"
-# Objects only the Kubernetes API serves, which the emulator does not run.
-API_KINDS = ("ServiceAccount", "Role", "RoleBinding")
+# Objects only the Kubernetes API serves, which the emulator does not run: the autoscaler's
+# identity and what it may create (tests/test_kube_burst_admission.py proves those).
+API_KINDS = ("ServiceAccount", "Role", "RoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 # The autoscaler's pod, its program replaced: its tokens installed, then nothing.
 HOLD_TOKENS = ["python3", "-c", "import sys, time\nsys.path.insert(0, '/etc/htcondor-pool')\n"
                                 "from pod_token import install_token\ninstall_token()\n"
@@ -186,7 +187,7 @@ ASSUMED = """\
 import classad2, json, sys
 sys.path.insert(0, "/etc/htcondor-pool")
 import autoscaler
-modifiers = autoscaler.Pool(None, "", "").modifiers()
+modifiers = autoscaler.Pool(None, "", "", "", "").modifiers()
 assumed = []
 for cpus, memory, disk in json.load(sys.stdin):
     need = autoscaler.request(classad2.ClassAd({"RequestCpus": cpus, "RequestMemory": memory, "RequestDisk": disk}),
