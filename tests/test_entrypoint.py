@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pool.roles.shared import pod_script
+from tests.pod_programs import with_stand_ins
 
 FAKE_MASTER = """#!/bin/sh
 env > "$STATE/master.env"
@@ -57,15 +57,9 @@ def wait_for(predicate, timeout=10.0):
 
 @pytest.fixture
 def fake_condor(tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, text in {"condor_master": FAKE_MASTER, "condor_config_val": FAKE_CONFIG_VAL}.items():
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(0o755)
-    script = tmp_path / "entrypoint.sh"
-    script.write_text(pod_script("entrypoint.sh"))
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STATE": str(tmp_path),
-           "CONDOR_CONFIG": "/nonexistent/condor_config"}
+    script, env = with_stand_ins(tmp_path, "entrypoint.sh",
+                                 {"condor_master": FAKE_MASTER, "condor_config_val": FAKE_CONFIG_VAL},
+                                 CONDOR_CONFIG="/nonexistent/condor_config")
     return tmp_path, script, env
 
 

@@ -7,12 +7,11 @@ shutdown reaches the startd, and the hook exits 0).
 Only paths that end before the hook looks for a startd are run here: it looks through
 /proc, which outside a pod shows every process of the machine, an emulated worker's too."""
 
-import os
 import subprocess
 
 import pytest
 
-from pool.roles.shared import pod_script
+from tests.pod_programs import with_stand_ins
 
 FAKE_CONDOR_OFF = """#!/bin/sh
 echo "$*" > "$STATE/condor_off.args"
@@ -30,15 +29,9 @@ FAKE_CONFIG_VAL = "#!/bin/sh\necho 3600\n"
     (0, "ERROR\nAUTHENTICATE:1003:Failed to authenticate with any method"),
 ])
 def test_a_drain_that_cannot_start_says_why_and_fails_the_hook(tmp_path, status, output):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name, text in {"condor_off": FAKE_CONDOR_OFF, "condor_config_val": FAKE_CONFIG_VAL}.items():
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(0o755)
-    script = tmp_path / "prestop-drain.sh"
-    script.write_text(pod_script("prestop-drain.sh"))
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STATE": str(tmp_path),
-           "STATUS": str(status), "OUTPUT": output}
+    script, env = with_stand_ins(tmp_path, "prestop-drain.sh",
+                                 {"condor_off": FAKE_CONDOR_OFF, "condor_config_val": FAKE_CONFIG_VAL},
+                                 STATUS=str(status), OUTPUT=output)
     result = subprocess.run(["/bin/sh", str(script)], env=env, capture_output=True, text=True, timeout=10)
     assert (tmp_path / "condor_off.args").read_text().split() == ["-peaceful", "-daemon", "startd"]
     assert result.returncode == 1, result
