@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,21 @@ from tests.render import render
 
 # Measurements tests report (e.g. central-manager recovery time), printed at the end.
 REPORTS: list[str] = []
+# Under pytest-xdist (`-n 2`, as README's test command runs): this process's worker id, or
+# None in the controller or a run without workers.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+# The two groups of tests a run with workers gives them (pytest_xdist_make_scheduler): those
+# that need what tests/kube builds from source (the real cluster, the Pulumi CLI), and all
+# the others (the unit tests, the emulator), each group run in its order by one worker. They
+# share nothing but the machine, and mostly wait (for HTCondor, for Kubernetes), so side by
+# side they take about as long as the longer of them. The scheduler knows a test by its id
+# only: the modules of the `cluster` group are these (pytest_collection_modifyitems checks
+# that they hold exactly the tests marked built_from_source).
+CLUSTER_MODULES = ("tests/test_kube_", "tests/test_package_cli.py")
+
+
+def group_of(nodeid: str) -> str:
+    return "cluster" if nodeid.startswith(CLUSTER_MODULES) else "local"
 _SNAPSHOT = pytest.StashKey[leftovers.Snapshot]()
 _LEFT = pytest.StashKey[list]()
 
@@ -137,17 +153,33 @@ def _built_from_source(item) -> bool:
 
 def pytest_collection_modifyitems(items):
     """Mark the real cluster's tests, and run every test that needs what tests/kube builds
-    last (in their own order): on a machine that has not built it yet, every other test
-    then runs while it builds in the background (pytest_collection_finish)."""
+    last (in their own order): without workers, on a machine that has not built it yet,
+    every other test then runs while it builds in the background (pytest_collection_finish).
+    With workers, those are the `cluster` group: by module (CLUSTER_MODULES), checked here."""
     for item in items:
         if "kube_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.real_cluster)
             item.add_marker(pytest.mark.built_from_source)
+        if (group_of(item.nodeid) == "cluster") != _built_from_source(item):
+            raise pytest.UsageError(f"{item.nodeid}: a test that needs what tests/kube builds (built_from_source) "
+                                    f"belongs in one of {CLUSTER_MODULES}, and only such a test")
     items.sort(key=lambda item: (_built_from_source(item), item.get_closest_marker("real_cluster") is not None))
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """With workers (`-n 2`): each group (group_of) is one unit of work, run by one worker in
+    its order, the two side by side."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+    return ByGroup(config, log)
+
+
 def pytest_sessionstart(session):
-    session.config.stash[_SNAPSHOT] = leftovers.take()
+    if WORKER is None:  # the controller's snapshot covers its workers
+        session.config.stash[_SNAPSHOT] = leftovers.take()
 
 
 _BUILDER = pytest.StashKey[subprocess.Popen]()
@@ -159,8 +191,9 @@ def pytest_collection_finish(session):
     while the tests before the cluster's first use run: about half an hour of compiling that
     would otherwise begin only at the first real-cluster test. The cluster's own build
     (build.build_all, per component under a lock) then waits for, or takes over, what this
-    one has not finished."""
-    if os.geteuid() != 0 or not any(_built_from_source(item) for item in session.items):
+    one has not finished. With workers, the worker of the `cluster` group builds from its
+    first test on, beside the other."""
+    if WORKER is not None or os.geteuid() != 0 or not any(_built_from_source(item) for item in session.items):
         return
     from tests.kube import build
     if build.cached() is not None:
@@ -174,7 +207,11 @@ def pytest_collection_finish(session):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """A run leaves nothing of its own behind: under CI=true, anything left fails it."""
+    """A run leaves nothing of its own behind: under CI=true, anything left fails it. (A
+    worker hands its measurements to the controller, which checks once every worker is done.)"""
+    if WORKER is not None:
+        session.config.workeroutput["reports"] = json.dumps(REPORTS)
+        return
     builder = session.config.stash.get(_BUILDER, None)
     if builder is not None and builder.poll() is None:  # a run that ended before needing it
         os.killpg(builder.pid, signal.SIGKILL)
@@ -183,6 +220,11 @@ def pytest_sessionfinish(session, exitstatus):
     session.config.stash[_LEFT] = found
     if found and os.environ.get("CI") == "true":
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_testnodedown(node, error):
+    """A worker is done: its measurements join the controller's (pytest-xdist)."""
+    REPORTS.extend(json.loads(getattr(node, "workeroutput", {}).get("reports", "[]")))
 
 
 def pytest_terminal_summary(terminalreporter):

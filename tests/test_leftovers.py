@@ -101,7 +101,9 @@ def test_on_a_machine_without_run_netns_a_clean_run_passes_and_each_leftover_fai
     require_root("leftover check")
     env = {key: value for key, value in os.environ.items() if key != leftovers.MARKER}
     result = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+        # A PID namespace of its own too: it sees only its own processes, not those the other
+        # group of a run with workers starts meanwhile (tests/conftest.py).
+        ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "--", "sh", "-c",
          'if mountpoint -q /run/netns; then umount --recursive /run/netns; fi && '
          'mount -t tmpfs fresh-run /run && exec "$0" -c "$1"', sys.executable, PROBE],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
