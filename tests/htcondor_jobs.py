@@ -96,6 +96,39 @@ queue {count}
 """
 
 
+# A job that runs until told to finish, for a test whose job must outlast something of
+# unknown length (a `pulumi up` under load) yet end within a bound after it (a leaving
+# worker's retirement time): a sleep of fixed length would race both. It asks the schedd's
+# side, through chirp (the starter's I/O proxy, then the shadow), for the file TAG.finish
+# in the submitter's home, every second for at most its argument's seconds, and fails if
+# never told. (Not `condor_qedit` of an attribute: chirp's get_job_attr reads the shadow's
+# copy of the job ad, which an edit of a running job does not reach.)
+FINISH_WHEN_TOLD = """#!/bin/sh
+i=0
+while [ "$i" -lt "$1" ]; do
+  if /usr/libexec/condor/condor_chirp fetch "$2" - >/dev/null 2>&1; then
+    echo "told to finish after ${i}s on $(hostname)"; exit 0
+  fi
+  sleep 1; i=$((i + 1))
+done
+echo "never told to finish in $1s" >&2; exit 3
+"""
+
+
+def submit_finish_when_told(schedd, tag: str, seconds: int, extra: str = "") -> str:
+    """Submit one FINISH_WHEN_TOLD job (no flag left from before); returns its cluster id."""
+    cleared = schedd.exec(["rm", "-f", f"{HOME}/{tag}.finish"], user=USER)
+    assert cleared.returncode == 0, cleared.stderr
+    text = sleeper_submit(seconds, f"want_io_proxy = true\n{extra}", tag=tag)
+    return submit(schedd, tag, FINISH_WHEN_TOLD, text.replace(f"arguments = {seconds}\n",
+                                                               f"arguments = {seconds} {tag}.finish\n"))
+
+
+def tell_to_finish(schedd, tag: str) -> None:
+    told = schedd.exec(["touch", f"{HOME}/{tag}.finish"], user=USER)
+    assert told.returncode == 0, told.stderr
+
+
 # ---- fair share: the negotiator's accounting, as condor_userprio shows it ----------------
 def accounting_submit(seconds: int, group: str, user: str, count: int = 1, tag: str = "job") -> str:
     """A sleeper charged to `group.user`: one submitter runs jobs for several accounting

@@ -27,7 +27,9 @@ from tests.burst_admission_probes import (
     check_the_policy_type_checks,
 )
 from tests.conftest import REPORTS
-from tests.htcondor_jobs import SLEEPER, job_rows, sleeper_submit, submit, wait_running, when_answered
+from tests.htcondor_jobs import (
+    SLEEPER, job_rows, sleeper_submit, submit, submit_finish_when_told, tell_to_finish, wait_running, when_answered,
+)
 from tests.kube.kubectl import KubePod, Kubectl
 from tests.kube.pulumi import UP_TIMEOUT, Project
 from tests.podsim.kubelet import wait_until
@@ -281,9 +283,9 @@ def test_a_node_drain_drains_a_burst_worker_through_its_prestop_hook(bursting):
     shut the startd down peacefully while the job still runs, the job finishes there,
     started once, and the pod goes only then (kubectl drain returns after the job's end)."""
     bursting.no_burst_worker_left(180)
-    # Shorter than the retirement time a leaving worker gives its jobs here (the grace period
-    # of 60 s less 30 s): a longer one would be handed back to the queue, as it should.
-    cluster_id = submit(bursting.schedd, "drained", SLEEPER, sleeper_submit(15, tag="drained"))
+    # It runs until told, and is told once its worker is leaving: within the retirement time a
+    # leaving worker gives its jobs here (the grace period of 60 s less 30 s).
+    cluster_id = submit_finish_when_told(bursting.schedd, "drained", 240)
     ((_, host),) = wait_running(bursting.schedd, cluster_id, timeout=180)
     (pod,) = [p["metadata"]["name"] for p in bursting.pods() if p["metadata"]["name"] in host]
     assert "Handling DAEMON_OFF_PEACEFUL" not in master_log(bursting, pod)  # the probe reads the live log
@@ -295,6 +297,7 @@ def test_a_node_drain_drains_a_burst_worker_through_its_prestop_hook(bursting):
         wait_until(lambda: "Handling DAEMON_OFF_PEACEFUL command for STARTD" in master_log(bursting, pod),
                    60, 1, "the preStop hook's peaceful shutdown at the worker's master")
         assert job_rows(bursting.schedd, "condor_q", cluster_id, "JobStatus") == [["2"]]  # still running
+        tell_to_finish(bursting.schedd, "drained")
         said, _ = drain.communicate(timeout=300)
         drained_at = time.time()
         assert drain.returncode == 0, said
@@ -319,9 +322,9 @@ def test_removing_a_worker_pool_takes_its_burst_workers_drained(bursting):
     bursting.no_burst_worker_left(180)
     pool_label = "htcondor-pool/worker-pool=extra"
     bursting.project.up(workerPools=json.dumps({"extra": {"workers": 0, "maxWorkers": 1}}))
-    # Shorter than the leaving worker's retirement time (60 s less 30 s) from the removal on.
-    cluster_id = submit(bursting.schedd, "extra", SLEEPER,
-                        sleeper_submit(25, 'requirements = (TARGET.WorkerPool == "extra")', tag="extra"))
+    # It runs until told, past the removal's `pulumi up` however long that takes, and is
+    # told once its worker is leaving: within that worker's retirement time (60 s less 30 s).
+    cluster_id = submit_finish_when_told(bursting.schedd, "extra", 240, 'requirements = (TARGET.WorkerPool == "extra")')
     ((_, host),) = wait_running(bursting.schedd, cluster_id, timeout=180)
     assert "htcondor-worker-extra-burst-" in host, host
     bursting.project.up(workerPools="{}")
@@ -331,6 +334,7 @@ def test_removing_a_worker_pool_takes_its_burst_workers_drained(bursting):
         return all("deletionTimestamp" in p["metadata"] for p in pods)
     wait_until(leaving, 30, 1, "the removed pool's burst worker to be leaving")
     assert job_rows(bursting.schedd, "condor_q", cluster_id, "JobStatus") == [["2"]]  # while its job runs
+    tell_to_finish(bursting.schedd, "extra")
     ((_, status, code, last_host, starts),) = bursting.watch_until_completed(cluster_id, 1)
     assert (status, code, starts, last_host) == ("4", "0", "1", host)
     wait_until(lambda: not bursting.kubectl.json("-n", NAMESPACE, "get", "jobs,pods", "-l", pool_label)["items"],

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from tests.conftest import REPORTS
-from tests.htcondor_jobs import SLEEPER, job_rows, sleeper_submit, submit, wait_completed, wait_running
+from tests.htcondor_jobs import job_rows, submit_finish_when_told, tell_to_finish, wait_completed, wait_running
 from tests.kube.kubectl import KubePod, Kubectl
 from tests.kube.pulumi import PROGRAM_FILES, REPO, UP_TIMEOUT, Project
 from tests.render import render
@@ -25,8 +25,9 @@ from tests.test_kube_walkthrough import local_image_config
 
 BEFORE_TREE = "1939359b88cac9e2ca8a39d2a8d52aa1dc780932"
 NAMESPACE = "upgrade"
-# Long enough to run through the preview, the up and the preview after it.
-JOB_SECONDS = 90
+# The job runs until told, through the preview, the up and the preview after it, whatever
+# they take; this bounds it.
+JOB_SECONDS = 600
 COMPONENT = "htcondor:index:"
 # The roles' components the new program adds to this stack (default pool, metrics, policies).
 NEW_COMPONENTS = {"Credentials", "NetworkPolicies", "CentralManager", "Schedd", "WorkerPool", "Metrics"}
@@ -88,7 +89,7 @@ def upgrade(kube_cluster):
 
 
 def test_at_the_new_tree_preview_creates_only_the_role_components(upgrade):
-    upgrade.job = submit(upgrade.schedd, "upgrade", SLEEPER, sleeper_submit(JOB_SECONDS, tag="upgrade"))
+    upgrade.job = submit_finish_when_told(upgrade.schedd, "upgrade", JOB_SECONDS)
     ((_, upgrade.job_host),) = wait_running(upgrade.schedd, upgrade.job, timeout=300)
     upgrade.pods_before = upgrade.pods()
     assert len(upgrade.pods_before) == 4, upgrade.pods_before  # central manager, schedd, worker, exporter
@@ -116,8 +117,9 @@ def test_up_leaves_every_pod_and_the_job_runs_on_started_once(upgrade):
     # Still running through the upgrade: nothing stopped it.
     # (The queue's NumJobStarts may lag a running job's start: the history's is checked below.)
     rows = job_rows(upgrade.schedd, "condor_q", upgrade.job, "JobStatus")
-    assert rows == [["2"]], f"the job was to run through the upgrade (JOB_SECONDS too short?): {rows}"
-    ((_, status, exit_code, host, starts),) = wait_completed(upgrade.schedd, upgrade.job, 1, timeout=JOB_SECONDS + 120)
+    assert rows == [["2"]], f"the job was to run through the upgrade: {rows}"
+    tell_to_finish(upgrade.schedd, "upgrade")
+    ((_, status, exit_code, host, starts),) = wait_completed(upgrade.schedd, upgrade.job, 1, timeout=120)
     assert (status, exit_code, starts, host) == ("4", "0", "1", upgrade.job_host)
     assert upgrade.pods() == upgrade.pods_before
 
