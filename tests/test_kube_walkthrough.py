@@ -47,10 +47,13 @@ CM, SCHEDD, WORKER = "htcondor-central-manager", "htcondor-schedd", "htcondor-wo
 COMPONENT = "app.kubernetes.io/component"
 COMPONENTS = {"centralManager": "central-manager", "schedd": "schedd", "worker": "worker"}
 # Small enough for two workers, and a rolling update's extra pod, on a 2-CPU node. A
-# worker's slot advertises its CPU limit rounded up: 1 CPU, 1024 MB.
+# worker's slot advertises its CPU limit rounded up: 1 CPU, 1024 MB; and 90% of its disk,
+# more than the 1 GiB HTCondor 25.x's feature releases ask for a job without request_disk
+# (JOB_DEFAULT_REQUESTDISK; 23.9 and the 25.0 LTS ask for its DiskUsage).
+WORKER_DISK_GI = 2
 RESOURCES = {"centralManager": {"cpu": "100m", "memory": "256Mi", "disk": "512Mi"},
              "schedd": {"cpu": "200m", "memory": "512Mi", "disk": "1Gi"},
-             "worker": {"cpu": "500m", "memory": "1Gi", "disk": "1Gi"}}
+             "worker": {"cpu": "500m", "memory": "1Gi", "disk": f"{WORKER_DISK_GI}Gi"}}
 
 
 def local_image_config(project: Project, image: str, resources: dict = RESOURCES) -> None:
@@ -586,9 +589,9 @@ def test_a_worker_pool_runs_on_the_node_its_node_selector_picks(stack):
     assert "NotFound" in stack.kubectl("-n", NAMESPACE, "get", f"deploy/{WORKER}-ssd", check=False).stderr
 
 
-# Writes past the worker's disk (RESOURCES: 1Gi) into its sandbox, then waits to be stopped.
-DISK_FILLER = """#!/bin/sh
-dd if=/dev/zero of=filler bs=1M count=1280 2>&1
+# Writes past the worker's disk (RESOURCES) into its sandbox, then waits to be stopped.
+DISK_FILLER = f"""#!/bin/sh
+dd if=/dev/zero of=filler bs=1M count={WORKER_DISK_GI * 1024 + 256} 2>&1
 sleep 600
 """
 
@@ -620,10 +623,10 @@ def test_a_job_writing_past_its_workers_disk_gets_only_that_worker_evicted_and_i
     events = stack.kubectl.json("-n", NAMESPACE, "get", "events", "--field-selector",
                                 f"reason=Evicted,involvedObject.name={worker['metadata']['name']}")["items"]
     message = events[0]["message"] if events else pod["status"].get("message", "")
-    REPORTS.append(f"real cluster: a job wrote past its worker's 1Gi disk: the worker was evicted "
+    REPORTS.append(f"real cluster: a job wrote past its worker's {WORKER_DISK_GI}Gi disk: the worker was evicted "
                    f"{time.monotonic() - started:.0f}s after the submit; the kubelet's event: {message!r}")
     assert pod["status"]["phase"] == "Failed"
-    assert "exceed" in message and "1Gi" in message, message
+    assert "exceed" in message and f"{WORKER_DISK_GI}Gi" in message, message
     # Nothing else was touched: the same central manager, schedd and exporter, never restarted
     # (the replacement worker, which the Deployment starts, aside).
     after = {uid: restarts for uid, restarts in others().items() if uid in untouched}
