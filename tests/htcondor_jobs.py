@@ -80,10 +80,11 @@ def queue_is_empty(schedd, cluster_id: str) -> bool:
 SLEEPER = "#!/bin/sh\nsleep \"$1\"\necho \"slept $1s on $(hostname)\"\n"
 
 
-def sleeper_submit(seconds: int, extra: str = "", count: int = 1, tag: str = "job") -> str:
+def sleeper_submit(seconds: int, extra: str = "", count: int = 1, tag: str = "job", arguments: str = "") -> str:
+    """A submit file for `tag`.sh with `seconds` as its first argument (and `arguments` after)."""
     return f"""\
 executable = {tag}.sh
-arguments = {seconds}
+arguments = {f"{seconds} {arguments}".strip()}
 output = {tag}.out.$(Process)
 error = {tag}.err.$(Process)
 log = {tag}.log
@@ -119,9 +120,8 @@ def submit_finish_when_told(schedd, tag: str, seconds: int, extra: str = "") -> 
     """Submit one FINISH_WHEN_TOLD job (no flag left from before); returns its cluster id."""
     cleared = schedd.exec(["rm", "-f", f"{HOME}/{tag}.finish"], user=USER)
     assert cleared.returncode == 0, cleared.stderr
-    text = sleeper_submit(seconds, f"want_io_proxy = true\n{extra}", tag=tag)
-    return submit(schedd, tag, FINISH_WHEN_TOLD, text.replace(f"arguments = {seconds}\n",
-                                                               f"arguments = {seconds} {tag}.finish\n"))
+    return submit(schedd, tag, FINISH_WHEN_TOLD,
+                  sleeper_submit(seconds, f"want_io_proxy = true\n{extra}", tag=tag, arguments=f"{tag}.finish"))
 
 
 def tell_to_finish(schedd, tag: str) -> None:
